@@ -1,0 +1,209 @@
+"""The ``grokscope`` command. Every verb is a thin layer over the Python API; bad input ends
+in one readable line on stderr and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from grokscope.errors import GrokscopeError
+
+app = typer.Typer(
+    name="grokscope",
+    help="A laboratory for the dynamics of learning: train, measure, classify and draw grokking.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+@app.command("run")
+def run_command(
+    config: Annotated[Path, typer.Argument(help="YAML run config (see `grokscope init`).")],
+    out: OutOption = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run from its last checkpoint.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace a run already in the folder.")] = False,
+    device: DeviceOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train one run into a run folder (default runs/<name>)."""
+    from grokscope.config import load_config
+    from grokscope.runner import run
+
+    result = run(load_config(config), out=out, resume=resume, force=force, device=device, progress=not quiet)
+    _print_summaries({result.path.name: result.summary})
+    console.print(f"run folder: {result.path}")
+
+
+@app.command()
+def demo(
+    out: OutOption = None,
+    device: DeviceOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Grokking in three minutes: modular addition at weight decay 2.0 and 0.1 (O-info fig. 1)."""
+    from grokscope.experiments import reproduce
+
+    out = out or Path("runs") / "demo"
+    console.print(
+        "[bold]grokscope demo[/]: modular addition p = 97, 40 % train, MLP 194-250-97, full-batch AdamW "
+        "lr 0.03, weight decay 2.0 and 0.1 (O-info sec. 4)"
+    )
+    started = time.monotonic()
+    verdict = reproduce("demo_weight_decay", out=out, force=True, device=device, progress=not quiet)
+    from grokscope.runner import open_run
+
+    summaries = {label: open_run(out / label).summary for label in ("wd2", "wd01")}
+    _print_summaries(summaries)
+    console.print(f"claim: weight decay 2.0 generalizes sooner than 0.1 -> [bold]{verdict.label}[/]")
+    console.print(f"figure: {out / 'figure.png'}   runs: {out / 'wd2'}, {out / 'wd01'}")
+    console.print(f"wall time: {time.monotonic() - started:.0f} s")
+
+
+@app.command()
+def show(run_folder: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
+    """Print a run's summary."""
+    from grokscope.runner import open_run
+
+    result = open_run(run_folder)
+    _print_summaries({result.path.name: result.summary})
+    final = result.summary.get("final", {})
+    if final:
+        table = Table(title="final metrics", show_header=True)
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for key, value in final.items():
+            table.add_row(key, f"{value:.4g}")
+        console.print(table)
+
+
+@app.command("ls")
+def list_runs(folder: Annotated[Path, typer.Argument(help="Folder to search for runs.")] = Path("runs")) -> None:
+    """List the runs under a folder with their status and phase."""
+    from grokscope.store import RunStore
+
+    if not folder.is_dir():
+        raise GrokscopeError(f"{folder}: no such folder")
+    paths = sorted(p.parent for p in folder.rglob("config.yaml"))
+    if not paths:
+        console.print(f"no runs under {folder}")
+        return
+    _print_summaries({str(p.relative_to(folder)) or ".": RunStore(p).summary() for p in paths})
+
+
+@app.command()
+def init(
+    preset: Annotated[str, typer.Argument(help="Preset to start from.")] = "modadd",
+    list_presets: Annotated[bool, typer.Option("--list", help="List the presets.")] = False,
+) -> None:
+    """Print a complete, commented YAML run config to start from."""
+    from grokscope.experiments import preset_names, preset_path
+
+    if list_presets:
+        for name in preset_names():
+            first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
+            console.print(f"[bold]{name}[/]  {first}", highlight=False)
+        return
+    sys.stdout.write(preset_path(preset).read_text())
+
+
+@app.command()
+def reproduce(
+    name: Annotated[str | None, typer.Argument(help="Catalogue entry (see --list).")] = None,
+    list_entries: Annotated[bool, typer.Option("--list", help="List the reproduction catalogue.")] = False,
+    smoke: Annotated[bool, typer.Option(help="Tiny size that runs in well under a minute.")] = False,
+    out: OutOption = None,
+    force: Annotated[bool, typer.Option(help="Retrain runs that already exist.")] = False,
+    device: DeviceOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run a reproduction of a seed paper's claim and write its verdict."""
+    from grokscope.experiments import list_reproductions
+    from grokscope.experiments import reproduce as reproduce_entry
+
+    if list_entries or name is None:
+        table = Table(show_header=True, show_lines=True)
+        for column in ("name", "paper / figure", "claim", "rule", "minutes"):
+            table.add_column(column)
+        for entry in list_reproductions():
+            table.add_row(entry.name, f"{entry.paper}\n{entry.figure}", entry.claim, entry.rule,
+                          f"{entry.expected_minutes:g}")
+        console.print(table)
+        return
+    verdict = reproduce_entry(name, out=out, smoke=smoke, force=force, device=device, progress=not quiet)
+    console.print((verdict.out / "verdict.md").read_text(), highlight=False)
+    console.print(f"verdict files: {verdict.out / 'verdict.json'}, figure: {verdict.out / 'figure.png'}")
+
+
+@app.command()
+def report(
+    run_folder: Annotated[Path, typer.Argument(help="A run folder.")],
+    out: OutOption = None,
+) -> None:
+    """Draw a run's figures (PNG and SVG) into RUN/report/."""
+    from grokscope.report.figures import plot_run
+    from grokscope.runner import open_run
+
+    result = open_run(run_folder)
+    written = plot_run(result, (out or result.path / "report") / "curves.png")
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _print_summaries(summaries: dict[str, dict[str, Any]]) -> None:
+    table = Table(show_header=True)
+    for column in ("run", "status", "phase", "fit step", "gen. step", "fit@0.99", "gen@0.99", "delay", "train acc",
+                   "test acc"):
+        table.add_column(column, justify="left" if column in ("run", "status", "phase") else "right")
+    for label, summary in summaries.items():
+        final = summary.get("final", {})
+        table.add_row(
+            label,
+            _fmt(summary.get("status", "running?")),
+            _fmt(summary.get("phase")),
+            _fmt(summary.get("fit_step")),
+            _fmt(summary.get("generalization_step")),
+            _fmt(summary.get("fit_step@0.99")),
+            _fmt(summary.get("generalization_step@0.99")),
+            _fmt(summary.get("delay_ratio")),
+            _fmt(final.get("train/acc")),
+            _fmt(final.get("test/acc")),
+        )
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app, turning grokscope's errors into one line and exit status 2."""
+    try:
+        app()
+    except GrokscopeError as error:
+        for line in str(error).splitlines():
+            errors.print(f"[bold red]error:[/] {line}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        errors.print("interrupted; resume with --resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
