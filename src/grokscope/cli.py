@@ -153,11 +153,11 @@ def report(
     out: OutOption = None,
 ) -> None:
     """Draw a run's figures (PNG and SVG) into RUN/report/."""
-    from grokscope.report.figures import plot_run
+    from grokscope.report import draw_run_figures
     from grokscope.runner import open_run
 
     result = open_run(run_folder)
-    written = plot_run(result, (out or result.path / "report") / "curves.png")
+    written = draw_run_figures(result, out or result.path / "report")
     for path in written:
         console.print(f"wrote {path}")
 

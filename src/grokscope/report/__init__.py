@@ -1,5 +1,11 @@
-"""Figures and reports drawn from run folders (they read only the store)."""
+"""Figures and reports drawn from run folders (they read only the store).
 
+Probe families add figures with ``@run_figure("name")`` in a module here; import the module
+below so it registers.
+"""
+
+from grokscope.report import figures
 from grokscope.report.figures import plot_run, plot_runs, save
+from grokscope.report.registry import RUN_FIGURES, draw_run_figures, run_figure
 
-__all__ = ["plot_run", "plot_runs", "save"]
+__all__ = ["RUN_FIGURES", "draw_run_figures", "figures", "plot_run", "plot_runs", "run_figure", "save"]

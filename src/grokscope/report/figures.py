@@ -13,6 +13,7 @@ if not os.environ.get("MPLBACKEND"):
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from grokscope.report.registry import run_figure  # noqa: E402
 from grokscope.runner import Run  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -45,6 +46,12 @@ def _mark_steps(axis, summary: Mapping, color: str, label_prefix: str = "") -> N
             name = "fit" if key == "fit_step" else "generalization"
             axis.axvline(step, color=color, linestyle=style, linewidth=1, alpha=0.8,
                          label=f"{label_prefix}{name} step {step}")
+
+
+@run_figure("curves")
+def curves_figure(run: Run, out: Path) -> list[Path]:
+    """``curves.png``: accuracy and loss against step (the figure every run has)."""
+    return plot_run(run, out / "curves.png")
 
 
 def plot_run(run: Run, path: Path) -> list[Path]:
