@@ -1,0 +1,75 @@
+"""Theory beside experiment: closed forms and gradient-flow integrators of the solvable models
+(layerwise linear networks, the scalar toy of eq. 15, Liu's effective theory) that figures lay
+over trained networks."""
+
+from grokscope.theory.effective import (
+    CriticalFractionScan,
+    class_effective_gradient,
+    class_effective_loss,
+    critical_fraction_scan,
+    effective_gradient,
+    effective_hessian,
+    effective_loss,
+    grokking_rate,
+    integrate_effective,
+    normalize_embeddings,
+    predicted_steps,
+    within_class_fraction,
+)
+from grokscope.theory.layerwise import (
+    diagonal_conserved,
+    diagonal_saturation_time,
+    diagonal_solution,
+    integrate_diagonal,
+    integrate_linear_model,
+    integrate_two_layer,
+    lambda_balanced_init,
+    linear_model_solution,
+    mode_strengths,
+    saxe_aligned_init,
+    saxe_modes,
+    saxe_solution,
+    two_layer_conserved,
+)
+from grokscope.theory.lazy_rich import LazyRichMap, lazy_rich_map, linear_network_ntk
+from grokscope.theory.scalar_toy import (
+    integrate_scalar_toy,
+    lazy_slope,
+    scalar_toy_solution,
+    weight_to_target_ratio,
+)
+
+__all__ = [
+    "CriticalFractionScan",
+    "LazyRichMap",
+    "class_effective_gradient",
+    "class_effective_loss",
+    "critical_fraction_scan",
+    "diagonal_conserved",
+    "diagonal_saturation_time",
+    "diagonal_solution",
+    "effective_gradient",
+    "effective_hessian",
+    "effective_loss",
+    "grokking_rate",
+    "integrate_diagonal",
+    "integrate_effective",
+    "integrate_linear_model",
+    "integrate_scalar_toy",
+    "integrate_two_layer",
+    "lambda_balanced_init",
+    "lazy_rich_map",
+    "lazy_slope",
+    "linear_model_solution",
+    "linear_network_ntk",
+    "mode_strengths",
+    "normalize_embeddings",
+    "predicted_steps",
+    "saxe_aligned_init",
+    "saxe_modes",
+    "saxe_solution",
+    "scalar_toy_solution",
+    "two_layer_conserved",
+    "weight_to_target_ratio",
+    "within_class_fraction",
+]
