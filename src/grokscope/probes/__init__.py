@@ -1,6 +1,6 @@
 """Probes: thin adapters that run measures on a model during training, registered by name."""
 
-from grokscope.probes import basic
+from grokscope.probes import basic, collapse, embedding, llc, oinfo, sharpness
 from grokscope.probes.base import (
     PROBES,
     Probe,
@@ -20,6 +20,11 @@ __all__ = [
     "ProbeSpec",
     "basic",
     "build_probe",
+    "collapse",
+    "embedding",
     "eval_mode",
+    "llc",
+    "oinfo",
+    "sharpness",
     "untouched",
 ]
