@@ -29,8 +29,21 @@ class MLPSpec(ModelSpec):
     """Biases on hidden layers."""
     output_bias: bool | None = None
     """Bias on the output layer (None: same as ``bias``); the O-info model has none."""
+    init: Literal["default", "normal"] = "default"
+    """``default``: torch's Kaiming-uniform layers; ``normal``: weights N(0, 1/fan_in) and zero
+    biases (with ``init_scale: 5``, the std 5/sqrt(fan_in) of Layerwise appendix H.3)."""
     init_scale: float = Field(1.0, gt=0)
     """alpha: every layer's default (Kaiming-uniform) initialization is multiplied by it."""
+    layer_init_scales: list[float] | None = None
+    """One factor per linear layer (``depth`` of them), multiplying that layer's initialization
+    on top of ``init_scale``."""
+    upstream_init_scale: float = Field(1.0, gt=0)
+    """Extra factor on the first layer's initialization (Kunin et al. 2024 "upstream"
+    initialization when > 1; Layerwise sec. 3)."""
+    downstream_init_scale: float = Field(1.0, gt=0)
+    """Extra factor on the output layer's initialization ("downstream" initialization when > 1)."""
+    output_scale: float = Field(1.0, gt=0)
+    """Multiplies the network's output (Layerwise appendix H.3 "output downscaling": 0.1)."""
     zero_init_last: bool = False
     """Initialize the output layer to zero (used with large alpha, O-info sec. 4)."""
     batch_norm: bool = False
@@ -44,7 +57,20 @@ class MLPSpec(ModelSpec):
             raise ValueError(f"widths must be positive, got {self.widths}")
         if self.residual and len(set(self.hidden_widths())) > 1:
             raise ValueError("residual connections need equal hidden widths")
+        layers = len(self.hidden_widths()) + 1
+        if self.layer_init_scales is not None and len(self.layer_init_scales) != layers:
+            raise ValueError(
+                f"layer_init_scales needs one factor per linear layer ({layers}), got {len(self.layer_init_scales)}"
+            )
         return self
+
+    def init_factors(self) -> list[float]:
+        """The factor multiplying each linear layer's default initialization."""
+        layers = len(self.hidden_widths()) + 1
+        factors = [self.init_scale * f for f in (self.layer_init_scales or [1.0] * layers)]
+        factors[0] *= self.upstream_init_scale
+        factors[-1] *= self.downstream_init_scale
+        return factors
 
     def hidden_widths(self) -> list[int]:
         return list(self.widths) if self.widths is not None else [self.width] * (self.depth - 1)
@@ -63,10 +89,14 @@ class MLP(TracedModel):
         )
         self.norms = nn.ModuleList(nn.BatchNorm1d(n) if spec.batch_norm else nn.Identity() for n in widths[1:-1])
         with torch.no_grad():
-            for linear in self.linears:
-                linear.weight.mul_(spec.init_scale)
+            for linear, factor in zip(self.linears, spec.init_factors()):
+                if spec.init == "normal":
+                    linear.weight.normal_(0.0, linear.in_features**-0.5)
+                    if linear.bias is not None:
+                        linear.bias.zero_()
+                linear.weight.mul_(factor)
                 if linear.bias is not None:
-                    linear.bias.mul_(spec.init_scale)
+                    linear.bias.mul_(factor)
             if spec.zero_init_last:
                 self.linears[-1].weight.zero_()
                 if self.linears[-1].bias is not None:
@@ -93,10 +123,22 @@ class MLP(TracedModel):
                 LayerRecord(f"layer{i + 1}", linear.weight, linear.bias, bn, self.activation, x, h, out, skip)
             )
             x = out
-        last = self.linears[-1]
-        logits = last(x)
-        records.append(LayerRecord("output", last.weight, last.bias, None, "identity", x, logits, logits))
+        weight, bias = self.output_weight_bias()
+        logits = self.scaled(self.linears[-1](x))
+        records.append(LayerRecord("output", weight, bias, None, "identity", x, logits, logits))
         return Trace(layers=records, output=logits)
+
+    def scaled(self, logits: torch.Tensor) -> torch.Tensor:
+        scale = self.spec.output_scale
+        return logits if scale == 1.0 else logits * scale
+
+    def output_weight_bias(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output layer's weight and bias with ``output_scale`` folded in, so that the output
+        record keeps ``h = W @ input + b``."""
+        last, scale = self.linears[-1], self.spec.output_scale
+        if scale == 1.0:
+            return last.weight, last.bias
+        return last.weight * scale, None if last.bias is None else last.bias * scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
@@ -109,7 +151,7 @@ class MLP(TracedModel):
                 out = out + outputs[skip]
             outputs.append(out)
             x = out
-        return self.linears[-1](x)
+        return self.scaled(self.linears[-1](x))
 
     def param_roles(self) -> dict[str, str]:
         last = len(self.linears) - 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -43,6 +43,10 @@ class OptimizerSpec(Spec):
     """Per-role lr and weight decay, e.g. ``{embeddings: {lr: 1e-3}, decoder: {lr: 1e-4}}``.
     A model tags its parameters with roles; ``decoder`` also covers ``last_layer`` parameters
     unless ``last_layer`` has its own entry."""
+    weight_norm: Annotated[float, Field(gt=0)] | Literal["initial"] | None = None
+    """Hold the L2 norm of all trainable parameters fixed (Omnigrok, Liu et al. 2022; O-info
+    sec. 4): ``initial`` keeps the norm of the initialization, a number first rescales the
+    initial weights to that norm. Re-imposed right after every optimizer step; None: free."""
 
 
 def _group_key(role: str, spec: OptimizerSpec) -> str:
@@ -72,6 +76,40 @@ def build_optimizer(model: TracedModel, spec: OptimizerSpec) -> torch.optim.Opti
             }
         )
     if spec.name == "sgd":
-        return torch.optim.SGD(param_groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
-    optimizer = torch.optim.AdamW if spec.name == "adamw" else torch.optim.Adam
-    return optimizer(param_groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+        optimizer = torch.optim.SGD(param_groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
+    else:
+        kind = torch.optim.AdamW if spec.name == "adamw" else torch.optim.Adam
+        optimizer = kind(param_groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+    if spec.weight_norm is not None:
+        params = [p for group in param_groups for p in group["params"]]
+        constraint = WeightNormConstraint(params, None if spec.weight_norm == "initial" else spec.weight_norm)
+        optimizer.register_step_post_hook(lambda *_: constraint.apply())
+    return optimizer
+
+
+class WeightNormConstraint:
+    """Rescales a set of parameters so that their joint L2 norm ``sqrt(sum_p |p|^2)`` equals
+    ``target`` (the norm they have now when None; then the current weights are kept as they are).
+
+    Attached to the optimizer as a step post-hook, so it acts right after every
+    ``optimizer.step()``. The target derives from the initialization alone (same seed, same
+    target), so a resumed run re-imposes exactly the same norm.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter], target: float | None = None) -> None:
+        self.params = params
+        self.target = float(self.norm()) if target is None else float(target)
+        if target is not None:
+            self.apply()
+
+    @torch.no_grad()
+    def norm(self) -> torch.Tensor:
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in self.params]))
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        norm = self.norm()
+        if norm > 0:
+            factor = self.target / norm
+            for p in self.params:
+                p.mul_(factor)
