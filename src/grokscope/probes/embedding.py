@@ -91,8 +91,9 @@ class Embedding(Probe):
             result["embedding/initial_top2"] = float(inside.pow(2).sum() / centred.pow(2).sum())
         if self.spec.store_table:
             result["table"] = flat(table).float().cpu().numpy()
+        original = table.detach().clone()
         for n in self.spec.components:
-            truncated = reconstruct(table, basis, n)
+            truncated = reconstruct(original, basis, n)
             with torch.no_grad():
                 table.copy_(truncated)
             for split in ("train", "test"):
