@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, jacrev, vmap
 
 NTKMode = Literal["trace", "full"]
 
@@ -37,36 +37,41 @@ def kernel_distance(K0, K) -> float:
     return float(max(0.0, 1.0 - float(K0 @ K) / norms))
 
 
-def empirical_ntk(model: torch.nn.Module, x: torch.Tensor, mode: NTKMode = "trace") -> torch.Tensor:
+def empirical_ntk(
+    model: torch.nn.Module, x: torch.Tensor, mode: NTKMode = "trace", max_elements: int = 2**26
+) -> torch.Tensor:
     """The empirical NTK of ``model`` on the samples ``x`` (n, ...), over its trainable parameters.
 
-    ``mode="trace"`` sums over outputs: ``K[i, j] = sum_o <grad f_o(x_i), grad f_o(x_j)>`` (n, n),
-    memory n x P; ``mode="full"`` keeps them: (n * k, n * k) with rows ordered (sample, output),
-    memory n x k x P. Per-sample gradients come from ``torch.func`` (vmap over samples), so the
-    model is called on one sample at a time: call it in eval mode when it has batch norm.
-    Returned in float64 on the device of ``x``.
+    ``mode="trace"`` sums over outputs: ``K[i, j] = sum_o <grad f_o(x_i), grad f_o(x_j)>`` (n, n);
+    ``mode="full"`` keeps them: (n * k, n * k) with rows ordered (sample, output). Per-sample
+    Jacobians come from ``torch.func`` (vmap of jacrev over samples), a block of outputs at a time
+    so that a block holds at most ``max_elements`` numbers (``full`` keeps all of them: n k P).
+    The model is called on one sample at a time: call it in eval mode when it has batch norm.
+    Computed in the model's precision, returned in float64 on the device of ``x``.
     """
+    if mode not in ("trace", "full"):
+        raise ValueError(f"mode {mode!r} unknown; allowed: trace, full")
     params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
     buffers = {name: b.detach() for name, b in model.named_buffers()}
-
-    def output(p: dict[str, torch.Tensor], sample: torch.Tensor, index: int) -> torch.Tensor:
-        return functional_call(model, (p, buffers), (sample.unsqueeze(0),)).reshape(-1)[index]
-
+    n_params = sum(p.numel() for p in params.values())
     with torch.no_grad():
         n_outputs = functional_call(model, (params, buffers), (x[:1],)).reshape(-1).numel()
+    block = max(1, max_elements // max(1, len(x) * n_params))
 
-    def jacobian_row(index: int) -> torch.Tensor:
-        per_sample = vmap(grad(output), in_dims=(None, 0, None))(params, x, index)  # name -> (n, *shape)
-        return torch.cat([g.reshape(len(x), -1) for g in per_sample.values()], dim=1).double()  # (n, P)
+    def jacobian(start: int, stop: int) -> torch.Tensor:
+        def outputs(p: dict[str, torch.Tensor], sample: torch.Tensor) -> torch.Tensor:
+            return functional_call(model, (p, buffers), (sample.unsqueeze(0),)).reshape(-1)[start:stop]
 
+        per_sample = vmap(jacrev(outputs), in_dims=(None, 0))(params, x)  # name -> (n, block, *shape)
+        return torch.cat([g.reshape(len(x), stop - start, -1) for g in per_sample.values()], dim=2)
+
+    blocks = [(start, min(start + block, n_outputs)) for start in range(0, n_outputs, block)]
     if mode == "trace":
         kernel = torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device)
-        for index in range(n_outputs):
-            J = jacobian_row(index)
-            kernel += J @ J.T
+        for start, stop in blocks:
+            J = jacobian(start, stop).reshape(len(x), -1)  # (n, block * P): the sum over o and p
+            kernel += (J @ J.T).double()
         return kernel
-    if mode == "full":
-        J = torch.stack([jacobian_row(index) for index in range(n_outputs)], dim=1)  # (n, k, P)
-        J = J.reshape(len(x) * n_outputs, -1)
-        return J @ J.T
-    raise ValueError(f"mode {mode!r} unknown; allowed: trace, full")
+    J = torch.cat([jacobian(start, stop) for start, stop in blocks], dim=1)  # (n, k, P)
+    J = J.reshape(len(x) * n_outputs, -1)
+    return (J @ J.T).double()

@@ -1,6 +1,7 @@
 """Probes: thin adapters that run measures on a model during training, registered by name."""
 
-from grokscope.probes import basic, collapse, embedding, llc, oinfo, sharpness
+from grokscope.probes import basic, collapse, embedding, llc, ntk, oinfo, rqi, sharpness
+from grokscope.probes import basins, batchnorm, geometry, modes  # Zhao framework (SPEC.md sec. 1)
 from grokscope.probes.base import (
     PROBES,
     Probe,
@@ -19,12 +20,18 @@ __all__ = [
     "ProbeOutput",
     "ProbeSpec",
     "basic",
+    "basins",
+    "batchnorm",
     "build_probe",
     "collapse",
     "embedding",
     "eval_mode",
+    "geometry",
     "llc",
+    "modes",
+    "ntk",
     "oinfo",
+    "rqi",
     "sharpness",
     "untouched",
 ]
