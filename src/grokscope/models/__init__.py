@@ -1,6 +1,6 @@
 """Models: torch modules implementing the trace protocol, registered by name."""
 
-from grokscope.models import mlp, toy
+from grokscope.models import linear, mlp, toy
 from grokscope.models.base import (
     ACTIVATIONS,
     MODELS,
@@ -10,6 +10,7 @@ from grokscope.models.base import (
     TracedModel,
     build_model,
 )
+from grokscope.models.linear import DiagonalLinear, DiagonalLinearSpec, LinearNetwork, LinearNetworkSpec
 from grokscope.models.mlp import MLP, MLPSpec
 from grokscope.models.toy import LiuToy, LiuToySpec
 
@@ -17,7 +18,11 @@ __all__ = [
     "ACTIVATIONS",
     "MLP",
     "MODELS",
+    "DiagonalLinear",
+    "DiagonalLinearSpec",
     "LayerRecord",
+    "LinearNetwork",
+    "LinearNetworkSpec",
     "LiuToy",
     "LiuToySpec",
     "MLPSpec",
@@ -25,6 +30,7 @@ __all__ = [
     "Trace",
     "TracedModel",
     "build_model",
+    "linear",
     "mlp",
     "toy",
 ]
