@@ -23,8 +23,14 @@ def make(**fields) -> MLP:
 
 def test_layer_upstream_and_downstream_scales_multiply_the_default_init():
     reference = make(depth=3, width=5)
-    scaled = make(depth=3, width=5, init_scale=2.0, layer_init_scales=[1.0, 3.0, 1.0], upstream_init_scale=0.5,
-                  downstream_init_scale=4.0)  # fmt: skip
+    scaled = make(
+        depth=3,
+        width=5,
+        init_scale=2.0,
+        layer_init_scales=[1.0, 3.0, 1.0],
+        upstream_init_scale=0.5,
+        downstream_init_scale=4.0,
+    )
     for ref, new, factor in zip(reference.linears, scaled.linears, [1.0, 6.0, 8.0]):
         assert torch.allclose(new.weight, ref.weight * factor) and torch.allclose(new.bias, ref.bias * factor)
     with pytest.raises(ValueError, match="one factor per linear layer"):

@@ -1,6 +1,6 @@
 """Models: torch modules implementing the trace protocol, registered by name."""
 
-from grokscope.models import linear, mlp, toy
+from grokscope.models import linear, mlp, toy, transformer
 from grokscope.models.base import (
     ACTIVATIONS,
     MODELS,
@@ -13,6 +13,7 @@ from grokscope.models.base import (
 from grokscope.models.linear import DiagonalLinear, DiagonalLinearSpec, LinearNetwork, LinearNetworkSpec
 from grokscope.models.mlp import MLP, MLPSpec
 from grokscope.models.toy import LiuToy, LiuToySpec
+from grokscope.models.transformer import Transformer, TransformerSpec
 
 __all__ = [
     "ACTIVATIONS",
@@ -29,8 +30,11 @@ __all__ = [
     "ModelSpec",
     "Trace",
     "TracedModel",
+    "Transformer",
+    "TransformerSpec",
     "build_model",
     "linear",
     "mlp",
     "toy",
+    "transformer",
 ]
