@@ -14,6 +14,7 @@ from grokscope.measures.lmap import (
     fit_least_squares,
     lmap_matrix,
     lmap_pruned_output,
+    lmap_pruned_outputs,
     lmap_pruning_accuracy,
     lp_pruning_accuracies,
     run_chain,
@@ -156,3 +157,14 @@ def test_replica_dimensions_run_as_independent_networks():
     both = run_chain(stacked, x)
     torch.testing.assert_close(both[0], run_chain(layers, x))
     torch.testing.assert_close(both[1], run_chain(doubled, x))
+
+
+def test_pruned_outputs_of_every_start_layer_at_once_match_one_by_one():
+    layers = random_chain([5, 6, 6, 6, 6, 3], activation="relu", batch_norm=True, seed=4)
+    layers[2] = ChainLayer(layers[2].weight, layers[2].bias, layers[2].scale, layers[2].shift, "relu", skip_from=0)
+    x = torch.randn(20, 5, dtype=torch.float64)
+    together = lmap_pruned_outputs(layers, x)
+    assert len(together) == len(layers) - 1
+    for start, output in enumerate(together, start=1):
+        torch.testing.assert_close(output, lmap_pruned_output(layers, x, start))
+    assert not torch.allclose(together[0], together[-1])  # linearizing does change this network

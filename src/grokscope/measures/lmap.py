@@ -153,6 +153,19 @@ def lmap_pruned_output(layers: Sequence[ChainLayer], x: torch.Tensor, start: int
     return run_chain(layers, x, linear_from=start - 1)
 
 
+def lmap_pruned_outputs(layers: Sequence[ChainLayer], x: torch.Tensor) -> list[torch.Tensor]:
+    """``lmap_pruned_output`` for every start layer 1..L-1 at once: the network runs once, and
+    each pruned tail starts from the stored ``x^(start-1)`` (with the earlier outputs its
+    residual skips read)."""
+    outputs = run_chain(layers, x, collect=True)
+    stored = {-1: x, **dict(enumerate(outputs))}
+    pruned = []
+    for first in range(len(layers) - 1):  # start layer = first + 1
+        earlier = {index: value for index, value in stored.items() if index < first - 1}
+        pruned.append(run_chain(layers, stored[first - 1], first=first, linear_from=first, earlier=earlier))
+    return pruned
+
+
 def lmap_pruning_accuracy(
     layers: Sequence[ChainLayer],
     x: torch.Tensor,
