@@ -136,10 +136,33 @@ def run(
 
 
 def _train(experiment: Experiment, store: RunStore, resume: bool, progress: bool, extra: list[Callback]) -> Run:
+    trainer = start_run(experiment, store, resume, progress, extra)
+    if trainer is None:
+        return Run(store.path)
+    started = time.monotonic()
+    status = trainer.fit()
+    return finish_run(experiment, store, trainer, status, time.monotonic() - started)
+
+
+def start_run(
+    experiment: Experiment,
+    store: RunStore,
+    resume: bool,
+    progress: bool = False,
+    extra: list[Callback] | None = None,
+) -> Trainer | None:
+    """Make a locked run folder ready to train: the trainer with the standard callbacks (probes,
+    checkpoints, progress), at step 0 of a fresh folder or at the last checkpoint when resuming.
+    Returns None when resuming finds the run finished.
+
+    ``run`` calls ``trainer.fit()`` on it; an external loop (the batched ensemble in
+    ``train/ensemble.py``) advances ``trainer.step`` and calls the callbacks itself. Either ends
+    with ``finish_run``.
+    """
     config = experiment.config
     checkpoints = store.checkpoint_steps() if resume and is_run_folder(store.path) else []
     if resume and store.summary().get("status") == "finished":
-        return Run(store.path)
+        return None
     trainer_probes = experiment.probes
     probe_callback = ProbeCallback(
         trainer_probes,
@@ -153,7 +176,7 @@ def _train(experiment: Experiment, store: RunStore, resume: bool, progress: bool
     callbacks: list[Callback] = [
         probe_callback,
         CheckpointCallback(store, every, config.output.keep_checkpoints, trainer_probes),
-        *extra,
+        *(extra or []),
     ]
     if progress:
         callbacks.append(ProgressCallback(config.name, probe_callback))
@@ -164,9 +187,12 @@ def _train(experiment: Experiment, store: RunStore, resume: bool, progress: bool
         store.clear()
         store.write_config({**config.to_dict(), "provenance": provenance(experiment.device)})
         store.event("started", seed=config.seed, device=str(experiment.device))
-    started = time.monotonic()
-    status = trainer.fit()
-    wall = time.monotonic() - started
+    return trainer
+
+
+def finish_run(experiment: Experiment, store: RunStore, trainer: Trainer, status: str, wall: float) -> Run:
+    """Write the summary (fit / generalization steps, phase, final metrics) and the final event."""
+    config = experiment.config
     store.flush()
     summary = {
         "name": config.name,
