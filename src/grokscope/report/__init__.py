@@ -4,7 +4,7 @@ Probe families add figures with ``@run_figure("name")`` in a module here; import
 below so it registers.
 """
 
-from grokscope.report import embedding, figures, oinfo, zhao
+from grokscope.report import embedding, figures, oinfo, rqi, theory, zhao
 from grokscope.report.figures import plot_run, plot_runs, save
 from grokscope.report.registry import RUN_FIGURES, draw_run_figures, run_figure
 
@@ -16,7 +16,9 @@ __all__ = [
     "oinfo",
     "plot_run",
     "plot_runs",
+    "rqi",
     "run_figure",
     "save",
+    "theory",
     "zhao",
 ]
