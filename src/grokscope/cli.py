@@ -22,7 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
+if not console.is_terminal:  # piped or captured: no terminal width to respect, keep tables whole
+    console = Console(width=160)
 
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]
 DeviceOption = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")]
@@ -138,8 +139,9 @@ def reproduce(
         for column in ("name", "paper / figure", "claim", "rule", "minutes"):
             table.add_column(column)
         for entry in list_reproductions():
-            table.add_row(entry.name, f"{entry.paper}\n{entry.figure}", entry.claim, entry.rule,
-                          f"{entry.expected_minutes:g}")
+            table.add_row(
+                entry.name, f"{entry.paper}\n{entry.figure}", entry.claim, entry.rule, f"{entry.expected_minutes:g}"
+            )
         console.print(table)
         return
     verdict = reproduce_entry(name, out=out, smoke=smoke, force=force, device=device, progress=not quiet)
@@ -162,6 +164,31 @@ def report(
         console.print(f"wrote {path}")
 
 
+@app.command()
+def data(
+    dataset: Annotated[str, typer.Argument(help="Dataset to fetch: mnist.")],
+    download: Annotated[
+        bool, typer.Option("--download", help="Fetch the files (the only command that uses the network).")
+    ] = False,
+    folder: Annotated[
+        Path | None, typer.Option("--folder", help="Where to put them (default: $GROKSCOPE_DATA/mnist).")
+    ] = None,
+) -> None:
+    """Show where a dataset's files are expected, or fetch them with --download (checksums verified)."""
+    from grokscope.errors import ConfigError
+    from grokscope.tasks.idx import default_data_folder, download_mnist, load_mnist
+
+    if dataset != "mnist":
+        raise ConfigError(f"dataset = {dataset!r}: only 'mnist' is downloaded; digits and mnist1d need no files")
+    folder = folder or default_data_folder() / "mnist"
+    if download:
+        for path in download_mnist(folder):
+            console.print(f"verified {path}")
+        return
+    arrays = load_mnist(folder)  # a clear DataError naming the missing file when absent
+    console.print(f"{folder}: " + ", ".join(f"{key} {value.shape}" for key, value in arrays.items()))
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -172,8 +199,18 @@ def _fmt(value: Any) -> str:
 
 def _print_summaries(summaries: dict[str, dict[str, Any]]) -> None:
     table = Table(show_header=True)
-    for column in ("run", "status", "phase", "fit step", "gen. step", "fit@0.99", "gen@0.99", "delay", "train acc",
-                   "test acc"):
+    for column in (
+        "run",
+        "status",
+        "phase",
+        "fit step",
+        "gen. step",
+        "fit@0.99",
+        "gen@0.99",
+        "delay",
+        "train acc",
+        "test acc",
+    ):
         table.add_column(column, justify="left" if column in ("run", "status", "phase") else "right")
     for label, summary in summaries.items():
         final = summary.get("final", {})
@@ -198,10 +235,10 @@ def main() -> None:
         app()
     except GrokscopeError as error:
         for line in str(error).splitlines():
-            errors.print(f"[bold red]error:[/] {line}", highlight=False)
+            print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        errors.print("interrupted; resume with --resume")
+        print("interrupted; resume with --resume", file=sys.stderr)
         sys.exit(130)
 
 

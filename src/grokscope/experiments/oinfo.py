@@ -101,7 +101,7 @@ def draw(by_condition: dict[str, list[tuple[str, Run]]], path: Path) -> list[Pat
         rows = oinfo_timeline(run)
         if not rows.empty:
             draw_timeline(axis, run, rows, label)
-    for axis in axes[0][len(conditions):]:
+    for axis in axes[0][len(conditions) :]:
         axis.axis("off")
     bottom = axes[1]
     for index, condition in enumerate(conditions):

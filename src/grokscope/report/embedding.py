@@ -41,8 +41,9 @@ def embedding_panels(tables: dict[int, np.ndarray], steps: list[int], axes) -> N
         table = torch.from_numpy(tables[step])
         scatter_tokens(axis, project(table, pca(table), 2).numpy(), f"step {step}: own PCs")
     first = torch.from_numpy(tables[min(tables)])
-    scatter_tokens(axes[len(steps)], project(first, last_basis, 2).numpy(),
-                   f"step {min(tables)} on PCs of step {steps[-1]}")
+    scatter_tokens(
+        axes[len(steps)], project(first, last_basis, 2).numpy(), f"step {min(tables)} on PCs of step {steps[-1]}"
+    )
 
 
 @run_figure("embedding")

@@ -10,11 +10,11 @@ import matplotlib
 
 if not os.environ.get("MPLBACKEND"):
     matplotlib.use("Agg")  # figures are files; never ask for a screen
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from grokscope.report.registry import run_figure  # noqa: E402
-from grokscope.runner import Run  # noqa: E402
+from grokscope.report.registry import run_figure
+from grokscope.runner import Run
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -44,8 +44,9 @@ def _mark_steps(axis, summary: Mapping, color: str, label_prefix: str = "") -> N
         step = summary.get(key)
         if step:
             name = "fit" if key == "fit_step" else "generalization"
-            axis.axvline(step, color=color, linestyle=style, linewidth=1, alpha=0.8,
-                         label=f"{label_prefix}{name} step {step}")
+            axis.axvline(
+                step, color=color, linestyle=style, linewidth=1, alpha=0.8, label=f"{label_prefix}{name} step {step}"
+            )
 
 
 @run_figure("curves")
@@ -77,8 +78,9 @@ def plot_run(run: Run, path: Path) -> list[Path]:
     return save(figure, path)
 
 
-def plot_runs(runs: Mapping[str, Run], path: Path, columns: Sequence[str] = ("train/acc", "test/acc"),
-              title: str = "") -> list[Path]:
+def plot_runs(
+    runs: Mapping[str, Run], path: Path, columns: Sequence[str] = ("train/acc", "test/acc"), title: str = ""
+) -> list[Path]:
     """Several runs in one figure, one panel per metric column; train columns dashed, the
     generalization step of each run marked on accuracy panels."""
     figure, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 4), squeeze=False)
@@ -88,8 +90,7 @@ def plot_runs(runs: Mapping[str, Run], path: Path, columns: Sequence[str] = ("tr
             steps, values = _positive_steps(run, column)
             if steps is None:
                 continue
-            axis.plot(steps, values, color=color, linestyle="--" if column.startswith("train") else "-",
-                      label=label)
+            axis.plot(steps, values, color=color, linestyle="--" if column.startswith("train") else "-", label=label)
             step = run.summary.get("generalization_step")
             if column.endswith("acc") and step:
                 axis.axvline(step, color=color, linestyle=":", linewidth=1)
