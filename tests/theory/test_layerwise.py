@@ -7,6 +7,7 @@ from grokscope.theory.layerwise import (
     diagonal_conserved,
     diagonal_saturation_time,
     diagonal_solution,
+    integrate_deep_linear,
     integrate_diagonal,
     integrate_linear_model,
     integrate_two_layer,
@@ -97,3 +98,31 @@ def test_lambda_balanced_init_refuses_impossible_widths():
         lambda_balanced_init(d_in=8, hidden=4, d_out=2, lam=1.0, scale=1.0)
     with pytest.raises(ValueError, match="input width"):
         lambda_balanced_init(d_in=2, hidden=4, d_out=8, lam=-1.0, scale=1.0)
+
+
+def test_deep_integrator_agrees_with_two_layer_and_linear_model_special_cases():
+    rng = np.random.default_rng(3)
+    sigma_yx = rng.standard_normal((2, 4))
+    W1, W2 = rng.standard_normal((3, 4)) * 0.3, rng.standard_normal((2, 3)) * 0.3
+    deep = integrate_deep_linear(sigma_yx, [W1, W2], TIMES)
+    two = integrate_two_layer(sigma_yx, W1, W2, TIMES)
+    np.testing.assert_allclose(deep[0], two[0], atol=1e-8)
+    np.testing.assert_allclose(deep[1], two[1], atol=1e-8)
+    S = np.array([1.0, -2.0, 0.5])
+    (theta,) = integrate_deep_linear(S[None, :], [np.zeros((1, 3))], TIMES)
+    np.testing.assert_allclose(theta[:, 0], linear_model_solution(S, TIMES), atol=1e-8)
+    # three layers: balanced layers stay balanced (W_{l+1}^T W_{l+1} - W_l W_l^T conserved)
+    layers = [rng.standard_normal((3, 4)) * 0.2, rng.standard_normal((3, 3)) * 0.2, rng.standard_normal((2, 3)) * 0.2]
+    path = integrate_deep_linear(sigma_yx, layers, TIMES)
+    gap = path[1] @ np.swapaxes(path[1], 1, 2) - np.swapaxes(path[2], 1, 2) @ path[2]
+    assert np.max(np.abs(gap - gap[0])) < 1e-6
+    np.testing.assert_allclose(path[2][-1] @ path[1][-1] @ path[0][-1], sigma_yx, atol=1e-4)
+
+
+def test_output_scale_and_input_covariance_enter_the_diagonal_flow():
+    S = np.array([1.0, 0.5])
+    sigma = np.array([[1.0, 0.3], [0.3, 2.0]])
+    a, b = integrate_diagonal(S, [0.4, 0.3], [0.4, 0.3], TIMES * 3, sigma_xx=sigma, output_scale=2.0)
+    np.testing.assert_allclose(2.0 * a[-1] * b[-1], S, rtol=1e-5)  # the flow still ends on the teacher
+    conserved = diagonal_conserved(a, b)
+    assert np.max(np.abs(conserved - conserved[0])) < 1e-6

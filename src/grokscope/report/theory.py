@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from grokscope.report.figures import COLORS, plt, save
+from grokscope.report.registry import run_figure
+from grokscope.runner import Run
 
 
 def plot_effective_theory(
@@ -90,4 +92,92 @@ def plot_effective_theory(
             axis.grid(alpha=0.3)
         axes[3].set_ylabel("normalized embedding E_k (colour: k)")
     figure.suptitle("Liu effective theory: critical training fraction and grokking rate")
+    return save(figure, path)
+
+
+def plot_mode_runs(compared: dict[str, dict], path: Path, title: str) -> list[Path]:
+    """One panel per run: measured mode strengths (solid) against step, the gradient-flow
+    prediction from the run's own start (dashed), targets dotted; log step axis."""
+    figure, axes = plt.subplots(1, len(compared), figsize=(6 * len(compared), 4.2), squeeze=False)
+    for axis, (label, value) in zip(axes[0], compared.items()):
+        steps = np.maximum(value["steps"], 1)
+        for k in range(value["modes"].shape[1]):
+            color = COLORS[k % len(COLORS)]
+            axis.plot(steps, value["modes"][:, k], color=color, label=f"mode {k}: S = {value['targets'][k]:g}")
+            if value["predicted"] is not None:
+                axis.plot(steps, value["predicted"][:, k], color="black", linestyle="--", linewidth=0.9)
+            axis.axhline(value["targets"][k], color=color, linestyle=":", linewidth=0.8)
+        deviation = value["deviation"]
+        note = f"max |measured - theory| = {100 * deviation:.2f} % of max S" if math.isfinite(deviation) else ""
+        axis.set_title(f"{label}  (dashed: gradient-flow theory)\n{note}", fontsize=9)
+        axis.set_xscale("log")
+        axis.set_xlabel("step")
+        axis.set_ylabel("mode strength")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle(title, y=1.04)
+    return save(figure, path)
+
+
+@run_figure("theory")
+def theory_figure(run: Run, out: Path) -> list[Path]:
+    """``theory.png``: a linear or diagonal network's mode strengths (``linear_modes`` probe)
+    beside the gradient flow of its own initial weights, when the run is full-batch gradient
+    descent on the mse loss (t = 2 lr step / outputs). Nothing for other runs."""
+    from grokscope.experiments.layerwise import measured_modes, predicted_modes, teacher_scales
+
+    measured = measured_modes(run)
+    if measured is None:
+        return []
+    steps, modes = measured
+    try:
+        predicted = predicted_modes(run, steps)
+        targets = teacher_scales(run)[: modes.shape[1]]
+    except KeyError:  # a task without a teacher: draw the measured modes only
+        predicted, targets = None, np.full(modes.shape[1], np.nan)
+    deviation = (
+        float(np.max(np.abs(modes - predicted)) / np.nanmax(np.abs(targets))) if predicted is not None else math.nan
+    )
+    compared = {
+        run.path.name: {
+            "steps": steps,
+            "modes": modes,
+            "predicted": predicted,
+            "targets": targets,
+            "deviation": deviation,
+        }
+    }
+    return plot_mode_runs(compared, out / "theory.png", "Layerwise linear theory beside the trained network")
+
+
+def plot_emergence(mlp: Run, layerwise: Run, theory: dict | None, path: Path) -> list[Path]:
+    """Skill curves of the 2-layer MLP (test accuracy per skill) and of the prebuilt-skill model
+    (skill strength, with its sigmoid theory dashed), colour = skill (0 most frequent)."""
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for axis, run, ylabel in (
+        (axes[0], mlp, "test accuracy of skill t"),
+        (axes[1], layerwise, "skill strength u_t = a_t b_t"),
+    ):
+        columns = sorted((c for c in run.metrics.columns if c.startswith("skills/")), key=lambda c: int(c[7:]))
+        frame = run.metrics[["step", *columns]].dropna()
+        steps = np.maximum(frame["step"].to_numpy(), 1)
+        for k, column in enumerate(columns):
+            color = plt.cm.viridis(k / max(1, len(columns) - 1))
+            axis.plot(steps, frame[column], color=color, label=column.replace("skills/", "skill "))
+            if run is layerwise and theory is not None:
+                axis.plot(
+                    np.maximum(theory["steps"], 1),
+                    theory["predicted"][:, k],
+                    color=color,
+                    linestyle="--",
+                    linewidth=0.8,
+                )
+        axis.set_xscale("log")
+        axis.set_xlabel("step")
+        axis.set_ylabel(ylabel)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=6, ncol=2)
+    axes[0].set_title(f"{mlp.path.name}: 2-layer ReLU MLP", fontsize=9)
+    axes[1].set_title(f"{layerwise.path.name}: layerwise model with prebuilt skills (dashed: theory)", fontsize=9)
+    figure.suptitle("Layerwise fig. 4: skills emerge one by one, most frequent first")
     return save(figure, path)

@@ -91,17 +91,20 @@ def diagonal_saturation_time(S, u0, fraction: float = 0.5) -> np.ndarray:
     return np.log((S / u0 - 1.0) * fraction / (1.0 - fraction)) / (2.0 * S)
 
 
-def integrate_diagonal(S, a0, b0, t) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient flow of the raw parameters of ``f = sum_i a_i b_i x_i`` on whitened inputs:
-    ``da/dt = b (S - a b)``, ``db/dt = a (S - a b)``. Returns ``a(t), b(t)``, each (T, d)."""
+def integrate_diagonal(S, a0, b0, t, sigma_xx=None, output_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient flow of the raw parameters of ``f = c sum_i a_i b_i x_i`` for the target
+    ``y = S . x``: ``da/dt = c b (Sigma_xx (S - c a b))``, ``db/dt = c a (Sigma_xx (S - c a b))``
+    (whitened inputs by default: ``da/dt = b (S - a b)``). Returns ``a(t), b(t)``, each (T, d)."""
     S = np.atleast_1d(np.asarray(S, dtype=float))
     a0 = np.broadcast_to(np.asarray(a0, dtype=float), S.shape)
     b0 = np.broadcast_to(np.asarray(b0, dtype=float), S.shape)
+    sigma = np.eye(len(S)) if sigma_xx is None else np.asarray(sigma_xx, dtype=float)
+    c = float(output_scale)
     d = len(S)
 
     def rhs(y: np.ndarray) -> np.ndarray:
         a, b = y[:d], y[d:]
-        residual = S - a * b
+        residual = c * (sigma @ (S - c * a * b))
         return np.concatenate([b * residual, a * residual])
 
     y = _solve(rhs, np.concatenate([a0, b0]), _times(t))
@@ -136,6 +139,36 @@ def integrate_two_layer(sigma_yx, W1_0, W2_0, t, sigma_xx=None) -> tuple[np.ndar
 
     y = _solve(rhs, np.concatenate([W1_0.ravel(), W2_0.ravel()]), _times(t))
     return y[:, :n1].reshape(-1, h, d_in), y[:, n1:].reshape(-1, d_out, h)
+
+
+def integrate_deep_linear(sigma_yx, weights, t, sigma_xx=None, output_scale: float = 1.0) -> list[np.ndarray]:
+    """Gradient flow of every weight of ``f = c W_L ... W_1 x`` (any depth; one layer is the
+    linear model) on ``1/2 E|y - f|^2``: ``dW_l/dt = c (W_L..W_{l+1})^T E (W_{l-1}..W_1)^T`` with
+    ``E = Sigma_yx - c W_L..W_1 Sigma_xx``. Returns one array (T, out_l, in_l) per layer."""
+    sigma_yx = np.atleast_2d(np.asarray(sigma_yx, dtype=float))
+    weights = [np.asarray(W, dtype=float) for W in weights]
+    shapes = [W.shape for W in weights]
+    sigma_xx = np.eye(shapes[0][1]) if sigma_xx is None else np.asarray(sigma_xx, dtype=float)
+    c = float(output_scale)
+    bounds = np.cumsum([0] + [W.size for W in weights])
+
+    def unpack(y: np.ndarray) -> list[np.ndarray]:
+        return [y[bounds[i] : bounds[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
+
+    def rhs(y: np.ndarray) -> np.ndarray:
+        layers = unpack(y)
+        below = [np.eye(shapes[0][1])]  # below[l] = W_{l-1} ... W_1
+        for W in layers[:-1]:
+            below.append(W @ below[-1])
+        error = sigma_yx - c * (layers[-1] @ below[-1]) @ sigma_xx
+        gradients, above = [], np.eye(shapes[-1][0])  # above = W_L ... W_{l+1}
+        for k in range(len(layers) - 1, -1, -1):
+            gradients.append(c * above.T @ error @ below[k].T)
+            above = above @ layers[k]
+        return np.concatenate([g.ravel() for g in reversed(gradients)])
+
+    y = _solve(rhs, np.concatenate([W.ravel() for W in weights]), _times(t))
+    return [y[:, bounds[i] : bounds[i + 1]].reshape(-1, *shape) for i, shape in enumerate(shapes)]
 
 
 def two_layer_conserved(W1, W2) -> np.ndarray:

@@ -1,0 +1,48 @@
+"""The Layerwise catalogue entries: their analysis helpers, and their smoke sizes end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from grokscope.experiments.catalog import reproduce
+from grokscope.experiments.layerwise import crossing_step, overlaps, rise_ratio, saturation_windows
+from grokscope.theory.layerwise import diagonal_solution, linear_model_solution
+
+
+def test_crossing_step_interpolates_between_evaluated_steps():
+    steps, values = np.array([0, 10, 20]), np.array([0.0, 0.4, 0.8])
+    assert crossing_step(steps, values, 0.6) == pytest.approx(15.0)
+    assert crossing_step(steps, values, 0.9) == math.inf
+
+
+def test_rise_ratio_separates_exponential_from_delayed_sigmoid():
+    # t10 / t90 of 1 - e^-t is ln(0.9) / ln(0.1) = 0.0458; a sigmoid from u0 = 1e-4 is delayed: > 0.5
+    steps = np.linspace(0, 20, 20001)
+    theta = linear_model_solution([1.0], steps)
+    u = diagonal_solution([1.0], 1e-4, steps)
+    assert rise_ratio(saturation_windows(steps, theta, np.array([1.0]))) == pytest.approx(0.0458, abs=1e-3)
+    assert rise_ratio(saturation_windows(steps, u, np.array([1.0]))) > 0.5
+
+
+def test_overlaps_counts_pairs_of_overlapping_windows():
+    assert overlaps(np.array([[0, 1], [2, 3], [4, 5]])) == 0
+    assert overlaps(np.array([[0, 3], [2, 5], [4, 6]])) == 2
+
+
+ENTRIES = {
+    "layerwise_sigmoidal_vs_exponential": ["linear_deviation", "diagonal_deviation", "linear_rise", "diagonal_rise"],
+    "layerwise_stage_like": ["diagonal_overlaps", "diagonal_in_order", "linear_overlaps", "diagonal_deviation"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_layerwise_entry_smoke(name, tmp_path):
+    verdict = reproduce(name, out=tmp_path, smoke=True, progress=False)
+    numbers = json.loads((tmp_path / "verdict.json").read_text())["analysis_numbers"]
+    assert set(ENTRIES[name]) <= set(numbers)
+    assert (tmp_path / "figure.png").is_file() and verdict.smoke
