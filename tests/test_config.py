@@ -55,3 +55,14 @@ def test_missing_file_and_bad_yaml(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("task: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_dotted_overrides_apply_before_validation(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(tiny_config_data()))
+    config = load_config(path, ["optimizer.lr=0.5", "seed=3", "model.activation=tanh"])
+    assert (config.optimizer.lr, config.seed, config.model.activation) == (0.5, 3, "tanh")
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(path, ["optimizer.lr"])
+    with pytest.raises(ConfigError, match=r"optimizer\.lr = -1"):
+        load_config(path, ["optimizer.lr=-1"])

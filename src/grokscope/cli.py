@@ -38,12 +38,17 @@ def run_command(
     force: Annotated[bool, typer.Option(help="Replace a run already in the folder.")] = False,
     device: DeviceOption = None,
     quiet: QuietOption = False,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key, e.g. --set optimizer.lr=0.01 --set seed=3.")
+    ] = None,
 ) -> None:
     """Train one run into a run folder (default runs/<name>)."""
     from grokscope.config import load_config
     from grokscope.runner import run
 
-    result = run(load_config(config), out=out, resume=resume, force=force, device=device, progress=not quiet)
+    result = run(
+        load_config(config, overrides or ()), out=out, resume=resume, force=force, device=device, progress=not quiet
+    )
     _print_summaries({result.path.name: result.summary})
     console.print(f"run folder: {result.path}")
 
@@ -150,14 +155,53 @@ def reproduce(
 
 
 @app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="YAML sweep spec: base config and axes.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder (cells/, sweep.parquet).")],
+    backend: Annotated[str, typer.Option(help="sequential, process, ensemble or ray.")] = "sequential",
+    workers: Annotated[int, typer.Option(help="Processes (process backend) or local Ray CPUs.")] = 1,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (ray backend).")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Retrain cells whose training failed.")] = False,
+    device: DeviceOption = None,
+) -> None:
+    """Train every cell of a sweep (resumable: finished cells are kept) and draw its phase diagram."""
+    from grokscope.report.sweep import draw_sweep_figures
+    from grokscope.sweep import run_sweep
+
+    started = time.monotonic()
+    count = {"n": 0}
+
+    def report_cell(cell_id: str, state: str) -> None:
+        count["n"] += 1
+        console.print(f"[{count['n']}] {cell_id}: {state}", highlight=False)
+
+    result = run_sweep(spec, out, backend=backend, workers=workers, retry_failed=retry_failed, address=address,
+                       device=device, report=report_cell)
+    table = result.table
+    console.print(f"cells: {len(table)}; status: {table['status'].value_counts().to_dict()}; "
+                  f"phases: {table['phase'].value_counts().to_dict()}", highlight=False)
+    for path in draw_sweep_figures(result, out / "report"):
+        console.print(f"wrote {path}")
+    console.print(f"sweep table: {out / 'sweep.parquet'}   wall time: {time.monotonic() - started:.0f} s")
+
+
+@app.command()
 def report(
     run_folder: Annotated[Path, typer.Argument(help="A run folder.")],
     out: OutOption = None,
 ) -> None:
-    """Draw a run's figures (PNG and SVG) into RUN/report/."""
+    """Draw a run's figures (PNG and SVG) into RUN/report/; of a sweep folder, its phase diagram."""
     from grokscope.report import draw_run_figures
     from grokscope.runner import open_run
+    from grokscope.sweep import is_sweep_folder
 
+    if is_sweep_folder(run_folder):
+        from grokscope.report.sweep import draw_sweep_figures
+        from grokscope.sweep import open_sweep
+
+        for path in draw_sweep_figures(open_sweep(run_folder), out or run_folder / "report"):
+            console.print(f"wrote {path}")
+        return
     result = open_run(run_folder)
     written = draw_run_figures(result, out or result.path / "report")
     for path in written:
@@ -187,6 +231,26 @@ def data(
         return
     arrays = load_mnist(folder)  # a clear DataError naming the missing file when absent
     console.print(f"{folder}: " + ", ".join(f"{key} {value.shape}" for key, value in arrays.items()))
+
+
+@app.command()
+def leadtime(
+    folder: Annotated[Path, typer.Argument(help="A sweep folder or any folder of run folders.")],
+    threshold: Annotated[float, typer.Option(help="Use runs whose test accuracy reaches this.")] = 0.9,
+    out: OutOption = None,
+) -> None:
+    """Which measure moves before test accuracy: change-point lead of every recorded measure."""
+    from grokscope.analysis.leadtime import leadtime as lead_times
+
+    table, summary = lead_times(folder, threshold=threshold, out=out)
+    rows = Table(title=f"lead over the test-accuracy change point, {table['run'].nunique()} runs", show_header=True)
+    for column in ("measure", "runs", "moves first", "median lead (steps)", "median lead (log10 steps)"):
+        rows.add_column(column, justify="left" if column == "measure" else "right")
+    for row in summary.itertuples(index=False):
+        rows.add_row(row.measure, str(row.runs), str(row.first), f"{row.median_lead_steps:+.0f}",
+                     f"{row.median_lead_log10:+.3f}")
+    console.print(rows)
+    console.print(f"wrote {(out or folder) / 'leadtime.csv'}, leadtime.md, leadtime.png")
 
 
 def _fmt(value: Any) -> str:

@@ -194,9 +194,23 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run config."""
-    return parse_config(read_yaml(path), source=str(path))
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read and validate a YAML run config, with ``key.sub=value`` overrides applied first."""
+    data = read_yaml(path)
+    for assignment in overrides:
+        data = merge(data if isinstance(data, dict) else {}, parse_assignment(assignment))
+    return parse_config(data, source=str(path))
+
+
+def parse_assignment(assignment: str) -> dict[str, Any]:
+    """``"optimizer.lr=0.01"`` -> ``{"optimizer": {"lr": 0.01}}``; the value is read as YAML."""
+    key, separator, value = assignment.partition("=")
+    if not separator or not key.strip():
+        raise ConfigError(f"override = {assignment!r}: expected key=value, e.g. optimizer.lr=0.01")
+    nested: Any = yaml.safe_load(value) if value.strip() else None
+    for part in reversed(key.strip().split(".")):
+        nested = {part: nested}
+    return nested
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
