@@ -1,0 +1,197 @@
+"""Running a sweep: the backends that train its cells, and the resumable loop around them.
+
+Every backend ends each cell the same way, as an ordinary run folder ``<out>/cells/<cell id>``,
+and the sweep table ``<out>/sweep.parquet`` is rewritten from the run folders as cells finish:
+
+- ``sequential``: one cell after the other, in this process;
+- ``process``: a pool of ``workers`` processes, one cell per task;
+- ``ensemble``: cells that can be stacked (same architecture; seeds, learning rates, weight
+  decays, init scales may differ) trained together as one stacked model
+  (``grokscope.train.ensemble``); the others one by one;
+- ``ray``: cells as Ray tasks, on the cluster at ``address`` or on a local one with ``workers``
+  CPUs (``pip install grokscope[ray]``). On a cluster of several machines, ``out`` must be a
+  folder that every node sees (a shared file system).
+
+Re-running a sweep into the same folder skips finished (and diverged) cells, resumes
+interrupted ones from their last checkpoint, and retrains failed ones only with
+``retry_failed``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Literal
+
+from grokscope.errors import ConfigError, RunFolderError
+from grokscope.store import atomic_write_text, is_run_folder
+from grokscope.sweep.cells import DONE, CellJob, CellState, cell_state, record_failure, same_config, train_cell
+from grokscope.sweep.spec import Cell, SweepSpec, expand, load_sweep, spec_yaml
+from grokscope.sweep.table import CELLS_DIR, SPEC_NAME, SweepResult, cell_row, write_table
+
+Backend = Literal["sequential", "process", "ensemble", "ray"]
+BACKENDS: tuple[str, ...] = ("sequential", "process", "ensemble", "ray")
+
+CellReport = Callable[[str, str], None]
+"""``report(cell_id, state)``: called as each cell ends (or is found done and skipped)."""
+
+
+def run_sweep(
+    source: SweepSpec | dict[str, Any] | str | Path,
+    out: str | Path,
+    backend: str = "sequential",
+    workers: int = 1,
+    retry_failed: bool = False,
+    address: str | None = None,
+    device: str | None = None,
+    report: CellReport | None = None,
+) -> SweepResult:
+    """Train every cell of a sweep into ``out`` and write its table; returns the sweep read back.
+
+    >>> sweep = run_sweep("src/grokscope/experiments/sweeps/liu_toy_lr_wd.yaml", "runs/sweeps/liu",
+    ...                   backend="ensemble")                       # doctest: +SKIP
+    >>> sweep.table[["cell", "phase"]]                               # doctest: +SKIP
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
+    if workers < 1:
+        raise ConfigError(f"workers = {workers}: must be >= 1")
+    if address is not None and backend != "ray":
+        raise ConfigError(f"address = {address!r}: only the ray backend connects to a cluster")
+    spec, folder = load_sweep(source)
+    cells = expand(spec, folder)
+    out = Path(out)
+    _check_folder(out, cells)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / SPEC_NAME, spec_yaml(spec, cells))
+    values = {cell.id: cell.values for cell in cells}
+    rows = {cell.id: cell_row(out, cell.id, cell.values) for cell in cells}
+    write_table(out, rows.values())
+
+    def finished(cell_id: str, state: str) -> None:
+        rows[cell_id] = cell_row(out, cell_id, values[cell_id])
+        write_table(out, rows.values())
+        if report is not None:
+            report(cell_id, state)
+
+    todo: list[CellJob] = []
+    for cell in cells:
+        state = cell_state(out / CELLS_DIR / cell.id)
+        if state in DONE or (state == "failed" and not retry_failed):
+            if report is not None:
+                report(cell.id, f"{state} (kept)")
+            continue
+        todo.append(CellJob(cell.id, cell.config.to_dict(), str(out / CELLS_DIR / cell.id)))
+    if todo:
+        runner = {"sequential": _sequential, "process": _process, "ensemble": _ensemble, "ray": _ray}[backend]
+        runner(todo, finished, workers=workers, address=address, device=device)
+    return SweepResult(out)
+
+
+def _check_folder(out: Path, cells: list[Cell]) -> None:
+    """A sweep folder may be re-run only with the same cells: refuse one whose cell folders
+    hold runs of other configs (a changed spec), naming the first such cell."""
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"{out}: exists and is not a folder")
+    for cell in cells:
+        folder = out / CELLS_DIR / cell.id
+        if is_run_folder(folder) and not same_config(folder, cell.config):
+            raise RunFolderError(
+                f"{folder}: holds a run of another config than cell {cell.id} of this sweep; "
+                "the spec changed, so write the sweep into a new --out folder"
+            )
+
+
+def _sequential(jobs: list[CellJob], finished: CellReport, device: str | None = None, **_: Any) -> None:
+    for job in jobs:
+        finished(job.id, train_cell(job, device))
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _process(jobs: list[CellJob], finished: CellReport, workers: int = 1, device: str | None = None, **_: Any) -> None:
+    """A pool of ``workers`` processes (spawned: no state shared with this one), one cell per
+    task; each worker gets an equal share of this machine's cores as torch threads."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(train_cell, job, device): job for job in jobs}
+        for future in as_completed(futures):
+            finished(futures[future].id, future.result())
+
+
+def _ensemble(jobs: list[CellJob], finished: CellReport, device: str | None = None, **_: Any) -> None:
+    """Stackable cells as stacked models (groups of equal ``stack_key``), the rest one by one.
+    An error in a group is recorded in each of its cells that had not ended, and the other
+    groups go on."""
+    from grokscope.config import parse_config
+    from grokscope.train.ensemble import stack_key, train_ensemble
+
+    configs = [parse_config(job.config) for job in jobs]
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        groups.setdefault(stack_key(config), []).append(i)
+    for indices in groups.values():
+        ended: set[int] = set()
+
+        def done(position: int, status: str, indices: list[int] = indices, ended: set[int] = ended) -> None:
+            ended.add(position)
+            finished(jobs[indices[position]].id, status)
+
+        try:
+            train_ensemble([configs[i] for i in indices], [jobs[i].folder for i in indices], device=device, done=done)
+        except (KeyboardInterrupt, RunFolderError):
+            raise
+        except Exception as error:  # one group's error must not end the other groups
+            for position, i in enumerate(indices):
+                if position not in ended:
+                    record_failure(Path(jobs[i].folder), jobs[i].config, error)
+                    finished(jobs[i].id, "failed")
+
+
+def _ray(
+    jobs: list[CellJob],
+    finished: CellReport,
+    workers: int = 1,
+    address: str | None = None,
+    device: str | None = None,
+    **_: Any,
+) -> None:
+    """Each cell a Ray task (one CPU), on the cluster at ``address`` or a local one of ``workers``
+    CPUs started here (and shut down at the end)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "backend = 'ray': ray is not installed; install it with `pip install grokscope[ray]`"
+        ) from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address is not None:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_ray_cell)
+        pending = {remote.remote(job, device): job for job in jobs}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            finished(job.id, ray.get(ready[0]))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _ray_cell(job: CellJob, device: str | None) -> CellState:
+    import torch
+
+    torch.set_num_threads(1)
+    return train_cell(job, device)

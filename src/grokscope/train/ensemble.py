@@ -1,0 +1,432 @@
+"""Batched ensembles: runs that share an architecture, trained together as one stacked model.
+
+Cells of a sweep that differ only in seed, learning rates, weight decays or initialization
+scales have parameters of the same shapes and the same forward function. Stacking each
+parameter along a new leading cell axis (C, ...) turns C small forward/backward passes into one
+batched pass (``torch.func.vmap`` over ``functional_call``, gradients by ``torch.func.grad``), and
+C optimizer steps into one step on stacked tensors with per-cell learning rates and weight
+decays. On small models, where one run's step is dominated by Python and dispatch overhead,
+that is many times the throughput of running the cells one after the other.
+
+Every cell stays an ordinary run: it has its own ``Experiment`` (initialized from its own seed,
+exactly as ``grokscope.run`` would), its own run folder, ``Trainer`` (step count, minibatch
+sampler), probes, checkpoints and summary, set up and closed by ``runner.start_run`` /
+``runner.finish_run``. The cell's parameters are views into the stacks (``param.data =
+stack[i]``), so probes read the live weights without copies, and a probe that perturbs weights
+and restores them does so in the stack. A checkpoint of a cell holds that cell's weights and
+its optimizer state in torch's own format, so a cell can be resumed by the sequential runner
+or by another ensemble, and vice versa.
+
+The stacked optimizer repeats torch's single-tensor AdamW / Adam / SGD arithmetic operation by
+operation (per-cell scalars rounded to the parameter dtype exactly as torch rounds Python
+scalars), so the two paths agree to rounding: float32 parameters within 1e-5 over the first 100
+steps, float64 within 1e-9 (``tests/sweep/test_ensemble.py``).
+
+What can be stacked (``stack_key``): equal task, model spec up to fields whose name contains
+``init`` (a convention: such fields only shape the initial weights), training spec, dtype,
+device, optimizer kind, betas, eps, momentum and nesterov. Schedules, probes, analysis and
+output settings may differ per cell. Models with buffers (batch norm) or active dropout are
+trained one by one instead (``stackable``); so is any model that draws random numbers in its
+forward pass, since the ensemble's randomness could not match the sequential run's. Every
+trainable parameter is assumed to receive a gradient at every step (true of full models: a
+parameter a model never uses would be decayed here and skipped by torch).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad_and_value, vmap
+
+from grokscope.config import RunConfig
+from grokscope.runner import Experiment, finish_run, start_run
+from grokscope.store import RunStore
+from grokscope.train.trainer import Callback, Trainer
+
+CellDone = Callable[[int, str], None]
+"""``done(index, status)``: called as each cell's run folder is closed."""
+
+
+def stack_key(config: RunConfig) -> str:
+    """Cells whose configs give equal keys can be trained as one stacked model."""
+    data = config.to_dict()
+    for key in ("name", "seed", "provenance", "probes", "schedule", "analysis", "output"):
+        data.pop(key, None)
+    data["model"] = {k: v for k, v in data["model"].items() if "init" not in k}
+    data["optimizer"] = {k: v for k, v in data["optimizer"].items() if k not in ("lr", "weight_decay", "groups")}
+    return json.dumps(data, sort_keys=True)
+
+
+def stackable(model: nn.Module) -> bool:
+    """No buffers (batch-norm statistics) and no active dropout: the forward is a pure function
+    of parameters and inputs, which ``vmap`` can batch."""
+    if any(True for _ in model.buffers()):
+        return False
+    return not any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
+
+
+@dataclass
+class _Member:
+    """One cell inside the ensemble: its built parts, locked store and trainer."""
+
+    index: int
+    experiment: Experiment
+    store: RunStore
+    trainer: Trainer
+    started: float = field(default_factory=time.monotonic)
+
+
+class _CellOptimizer:
+    """Stands in for a cell's torch optimizer inside its Trainer. The optimizer state lives in
+    the ensemble's stacks; ``state_dict`` first copies this cell's slice into the torch
+    optimizer (the format ``Trainer.load_state_dict`` reads back) and then returns it."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, export: Callable[[torch.optim.Optimizer], None]) -> None:
+        self.optimizer = optimizer
+        self._export = export
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.optimizer.param_groups
+
+    def state_dict(self) -> dict[str, Any]:
+        self._export(self.optimizer)
+        return self.optimizer.state_dict()
+
+
+class StackedGroup:
+    """Cells of one stack key, at the same step, trained as one stacked model."""
+
+    def __init__(self, members: list[_Member]) -> None:
+        self.members = members
+        first = members[0]
+        self.objective = first.experiment.objective
+        self.task = first.trainer.task
+        self.training = first.experiment.config.training
+        self.budget = first.trainer.budget
+        self.step = first.trainer.step
+        self.template = copy.deepcopy(first.experiment.model).train()
+        self.names = [n for n, p in self.template.named_parameters() if p.requires_grad]
+        self.frozen_names = [n for n, p in self.template.named_parameters() if not p.requires_grad]
+        groups = first.trainer.optimizer.param_groups
+        self.kind = type(first.trainer.optimizer).__name__  # AdamW, Adam or SGD
+        self.defaults = {k: v for k, v in groups[0].items() if k not in ("params", "lr", "weight_decay")}
+        if self.kind not in ("AdamW", "Adam", "SGD"):
+            raise ValueError(f"the ensemble has no stacked version of optimizer {self.kind}")
+        self._stack_parameters()
+        self._stack_hyperparameters()
+        self._stack_optimizer_state()
+        self.grad_fn = vmap(grad_and_value(self._cell_loss), in_dims=(0, 0, self._x_dim(), self._x_dim()))
+        for member in members:
+            member.trainer.optimizer = _CellOptimizer(
+                member.trainer.optimizer, lambda opt, m=member: self._export_state(m, opt)
+            )
+
+    # -- stacking --------------------------------------------------------------------------
+    def _stack_parameters(self) -> None:
+        self.params: dict[str, torch.Tensor] = {}
+        self.frozen: dict[str, torch.Tensor] = {}
+        for name in self.names + self.frozen_names:
+            stacked = torch.stack([m.experiment.model.get_parameter(name).detach() for m in self.members])
+            (self.params if name in self.names else self.frozen)[name] = stacked
+        self._bind()
+
+    def _bind(self) -> None:
+        """Make every cell's parameters views of its slice of the stacks."""
+        for i, member in enumerate(self.members):
+            for name, stacked in {**self.params, **self.frozen}.items():
+                member.experiment.model.get_parameter(name).data = stacked[i]
+
+    def _stack_hyperparameters(self) -> None:
+        """Per-parameter, per-cell base learning rate and weight decay, in float64 (C,)."""
+        lrs = {name: [] for name in self.names}
+        wds = {name: [] for name in self.names}
+        for member in self.members:
+            names = {id(p): n for n, p in member.experiment.model.named_parameters()}
+            for group, base_lr in zip(member.trainer.optimizer.param_groups, member.trainer.base_lrs):
+                for p in group["params"]:
+                    lrs[names[id(p)]].append(base_lr)
+                    wds[names[id(p)]].append(group["weight_decay"])
+        device = self.params[self.names[0]].device
+        self.lr = {n: torch.tensor(v, dtype=torch.float64, device=device) for n, v in lrs.items()}
+        self.wd = {n: torch.tensor(v, dtype=torch.float64, device=device) for n, v in wds.items()}
+
+    def _stack_optimizer_state(self) -> None:
+        """Moments (or momentum buffers) from each cell's torch optimizer: zeros at the start,
+        the checkpoint's values after a resume."""
+        self.state: dict[str, dict[str, torch.Tensor]] = {}
+        # optimizer updates so far (the bias corrections' t; whether SGD's momentum has started)
+        self.optimizer_steps = self.step
+        keys = ("exp_avg", "exp_avg_sq") if self.kind != "SGD" else ("momentum_buffer",)
+        for name in self.names:
+            slots: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+            for member in self.members:
+                parameter = member.experiment.model.get_parameter(name)
+                state = member.trainer.optimizer.state.get(parameter, {})
+                for key in keys:
+                    value = state.get(key)
+                    slots[key].append(
+                        value.detach().to(parameter) if value is not None else torch.zeros_like(parameter)
+                    )
+            self.state[name] = {k: torch.stack(v) for k, v in slots.items()}
+
+    def _export_state(self, member: _Member, optimizer: torch.optim.Optimizer) -> None:
+        i = self.members.index(member)
+        model = member.experiment.model
+        for name in self.names:
+            parameter = model.get_parameter(name)
+            if self.kind == "SGD":
+                started = self.optimizer_steps and self.defaults["momentum"] != 0
+                buffer = self.state[name]["momentum_buffer"][i].clone() if started else None
+                optimizer.state[parameter] = {"momentum_buffer": buffer}
+            else:
+                optimizer.state[parameter] = {
+                    "step": torch.tensor(float(self.optimizer_steps)),
+                    "exp_avg": self.state[name]["exp_avg"][i].clone(),
+                    "exp_avg_sq": self.state[name]["exp_avg_sq"][i].clone(),
+                }
+
+    def drop(self, keep: list[int]) -> None:
+        """Keep only the cells at positions ``keep`` (the others diverged): smaller stacks."""
+        index = torch.tensor(keep, device=self.params[self.names[0]].device)
+        self.members = [self.members[i] for i in keep]
+        self.params = {n: t.index_select(0, index) for n, t in self.params.items()}
+        self.frozen = {n: t.index_select(0, index) for n, t in self.frozen.items()}
+        self.lr = {n: t.index_select(0, index) for n, t in self.lr.items()}
+        self.wd = {n: t.index_select(0, index) for n, t in self.wd.items()}
+        self.state = {n: {k: t.index_select(0, index) for k, t in s.items()} for n, s in self.state.items()}
+        self._bind()
+
+    # -- one step --------------------------------------------------------------------------
+    def _x_dim(self) -> int | None:
+        return None if all(m.trainer.sampler.full_batch for m in self.members) else 0
+
+    def _cell_loss(self, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x, y) -> torch.Tensor:
+        output = functional_call(self.template, {**params, **frozen}, (x,))
+        return self.objective.loss(output, y)
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Full batch (shared by all cells), or each cell's own minibatch stacked (C, B, ...)."""
+        x, y = self.task.x_train, self.task.y_train
+        batches = [m.trainer.sampler.next() for m in self.members]
+        if batches[0] is None:
+            return x, y
+        index = torch.stack(batches).to(x.device)  # (C, B)
+        return x[index], y[index]
+
+    def train_step(self) -> torch.Tensor:
+        """One update of every cell; returns each cell's batch loss before the update (C,)."""
+        x, y = self._batch()
+        grads, losses = self.grad_fn(self.params, self.frozen, x, y)
+        if self.training.grad_clip is not None:
+            self._clip(grads, self.training.grad_clip)
+        factor = 1.0
+        if self.training.warmup_steps:
+            factor = min(1.0, (self.step + 1) / self.training.warmup_steps)
+        self.optimizer_steps += 1
+        with torch.no_grad():
+            if self.kind == "SGD":
+                self._sgd(grads, factor)
+            else:
+                self._adam(grads, factor)
+        self.step += 1
+        return losses.detach()
+
+    def _per_cell(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """(C,) float64 -> rounded to ``like``'s dtype, shaped to broadcast over (C, ...)."""
+        return values.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+    def _clip(self, grads: dict[str, torch.Tensor], max_norm: float) -> None:
+        """torch.nn.utils.clip_grad_norm_, per cell: scale by min(1, max_norm / (norm + 1e-6))."""
+        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), 2, dim=1) for g in grads.values()], dim=1)
+        total = torch.linalg.vector_norm(norms, 2, dim=1)  # (C,)
+        coefficient = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for g in grads.values():
+            g.mul_(coefficient.view(-1, *([1] * (g.dim() - 1))))
+
+    def _adam(self, grads: dict[str, torch.Tensor], factor: float) -> None:
+        """torch.optim.AdamW / Adam (single-tensor path), on stacks, per-cell lr and decay."""
+        beta1, beta2 = self.defaults["betas"]
+        eps = self.defaults["eps"]
+        step = float(self.optimizer_steps)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        for name in self.names:
+            param, grad = self.params[name], grads[name]
+            exp_avg, exp_avg_sq = self.state[name]["exp_avg"], self.state[name]["exp_avg_sq"]
+            lr = self.lr[name] * factor
+            wd = self.wd[name]
+            if bool((wd != 0).any()):
+                if self.kind == "AdamW":
+                    param.mul_(self._per_cell(1 - lr * wd, param))
+                else:
+                    grad = grad + self._per_cell(wd, param) * param
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+            # addcdiv's kernel computes self + (value * t1) / t2; so do we
+            param.add_(self._per_cell(-(lr / bias_correction1), param) * exp_avg / denom)
+
+    def _sgd(self, grads: dict[str, torch.Tensor], factor: float) -> None:
+        """torch.optim.SGD (single-tensor path, no dampening), on stacks."""
+        momentum, nesterov = self.defaults["momentum"], self.defaults["nesterov"]
+        for name in self.names:
+            param, grad = self.params[name], grads[name]
+            wd = self.wd[name]
+            if bool((wd != 0).any()):
+                grad = grad + self._per_cell(wd, param) * param
+            if momentum != 0:
+                buffer = self.state[name]["momentum_buffer"]
+                if self.optimizer_steps == 1:
+                    buffer.copy_(grad)
+                else:
+                    buffer.mul_(momentum).add_(grad)
+                grad = grad + momentum * buffer if nesterov else buffer
+            param.add_(self._per_cell(-(self.lr[name] * factor), param) * grad)
+
+
+def _open_member(
+    index: int, config: RunConfig, folder: Path, device: str | None, extra: list[Callback]
+) -> _Member | None:
+    """Build a cell and open its run folder (fresh, or at its last checkpoint); None if finished."""
+    experiment = Experiment(config, device)
+    store = RunStore(folder).lock()
+    try:
+        trainer = start_run(experiment, store, resume=True, progress=False, extra=extra)
+    except BaseException:
+        store.unlock()
+        raise
+    if trainer is None:
+        store.unlock()
+        return None
+    return _Member(index, experiment, store, trainer)
+
+
+def _close(member: _Member, status: str, done: CellDone | None) -> None:
+    trainer = member.trainer
+    trainer.status = status  # type: ignore[assignment]
+    try:
+        for callback in trainer.callbacks:
+            callback.on_train_end(trainer)
+        finish_run(member.experiment, member.store, trainer, status, time.monotonic() - member.started)
+    finally:
+        member.store.unlock()
+    if done is not None:
+        done(member.index, status)
+
+
+def _fit_alone(member: _Member, done: CellDone | None) -> None:
+    """A cell that cannot be stacked: trained by its own Trainer, as ``grokscope.run`` would."""
+    try:
+        status = member.trainer.fit()
+        finish_run(member.experiment, member.store, member.trainer, status, time.monotonic() - member.started)
+    finally:
+        member.store.unlock()
+    if done is not None:
+        done(member.index, status)
+    if status == "interrupted":
+        raise KeyboardInterrupt
+
+
+def _fit_group(group: StackedGroup, done: CellDone | None, on_step: Callable[[int], None] | None) -> None:
+    """The trainer loop of ``Trainer.fit``, run for every cell of the group at once."""
+    for member in group.members:
+        member.started = time.monotonic()
+        for callback in member.trainer.callbacks:
+            callback.on_train_start(member.trainer)
+        if not member.trainer.resumed:
+            for callback in member.trainer.callbacks:
+                callback.on_step(member.trainer)
+    try:
+        while group.step < group.budget and group.members:
+            losses = group.train_step().tolist()
+            for member in group.members:  # before any callback, so an interrupt saves consistent steps
+                member.trainer.step = group.step
+            keep = []
+            for position, (member, loss) in enumerate(zip(group.members, losses)):
+                trainer = member.trainer
+                trainer.last_loss = loss
+                if not math.isfinite(loss):
+                    _close(member, "diverged", done)
+                    continue
+                keep.append(position)
+                for callback in trainer.callbacks:
+                    callback.on_step(trainer)
+            if len(keep) < len(group.members):
+                group.drop(keep)
+            if on_step is not None:
+                on_step(len(group.members))
+    except KeyboardInterrupt:
+        for member in group.members:
+            _close(member, "interrupted", done)
+        raise
+    for member in group.members:
+        _close(member, "finished", done)
+
+
+def train_ensemble(
+    configs: Sequence[RunConfig],
+    folders: Sequence[str | Path],
+    device: str | None = None,
+    extra_callbacks: Callable[[int], list[Callback]] | None = None,
+    max_cells: int = 256,
+    done: CellDone | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> None:
+    """Train each config into its run folder, stacking those that can be stacked.
+
+    Folders that hold a finished run are left alone (``done`` reports them ``finished``); an
+    interrupted one resumes from its last checkpoint. Cells are stacked in groups of at most
+    ``max_cells`` sharing a ``stack_key`` and a starting step; the rest train one by one.
+    ``extra_callbacks(i)`` gives more callbacks for cell i; ``on_step(n)`` is called after each
+    stacked step with the number of cells it advanced.
+
+    >>> train_ensemble([config_a, config_b], ["runs/a", "runs/b"])   # doctest: +SKIP
+    """
+    if len(configs) != len(folders):
+        raise ValueError("one folder per config")
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        groups.setdefault(stack_key(config), []).append(i)
+    for indices in groups.values():
+        for start in range(0, len(indices), max_cells):
+            chunk = indices[start : start + max_cells]
+            _train_chunk(chunk, configs, folders, device, extra_callbacks, done, on_step)
+
+
+def _train_chunk(chunk, configs, folders, device, extra_callbacks, done, on_step) -> None:
+    members: list[_Member] = []
+    try:
+        for i in chunk:
+            member = _open_member(
+                i, configs[i], Path(folders[i]), device, extra_callbacks(i) if extra_callbacks else []
+            )
+            if member is None:
+                if done is not None:
+                    done(i, "finished")
+            else:
+                members.append(member)
+        alone = [m for m in members if not stackable(m.experiment.model)]
+        for member in alone:
+            _fit_alone(member, done)
+        by_step: dict[int, list[_Member]] = {}
+        for member in members:
+            if member not in alone:
+                # equal task specs build equal tasks: keep one copy
+                member.trainer.task = member.experiment.task = members[0].trainer.task
+                by_step.setdefault(member.trainer.step, []).append(member)
+        for step_members in by_step.values():
+            _fit_group(StackedGroup(step_members), done, on_step)
+    finally:
+        for member in members:
+            if member.store.locked:
+                member.store.unlock()
