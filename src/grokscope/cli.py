@@ -247,8 +247,13 @@ def leadtime(
     for column in ("measure", "runs", "moves first", "median lead (steps)", "median lead (log10 steps)"):
         rows.add_column(column, justify="left" if column == "measure" else "right")
     for row in summary.itertuples(index=False):
-        rows.add_row(row.measure, str(row.runs), str(row.first), f"{row.median_lead_steps:+.0f}",
-                     f"{row.median_lead_log10:+.3f}")
+        rows.add_row(
+            row.measure,
+            str(row.runs),
+            str(row.first),
+            f"{row.median_lead_steps:+.0f}",
+            f"{row.median_lead_log10:+.3f}",
+        )
     console.print(rows)
     console.print(f"wrote {(out or folder) / 'leadtime.csv'}, leadtime.md, leadtime.png")
 
