@@ -141,7 +141,7 @@ def argmax_prediction(output: torch.Tensor) -> torch.Tensor:
 
 def accuracy(output: torch.Tensor, y: torch.Tensor, predict: Callable = argmax_prediction) -> float:
     """Fraction of samples whose predicted class equals ``y``."""
-    return float((predict(output) == y).float().mean())
+    return float((predict(output) == y).double().mean())
 
 
 def lmap_pruned_output(layers: Sequence[ChainLayer], x: torch.Tensor, start: int) -> torch.Tensor:

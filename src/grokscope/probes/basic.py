@@ -28,7 +28,7 @@ class LossAccuracy(Probe):
             output = context.outputs(split)
             result[f"{split}/loss"] = float(context.objective.loss(output, y))
             if context.objective.has_accuracy:
-                result[f"{split}/acc"] = float(context.objective.correct(output, y).float().mean())
+                result[f"{split}/acc"] = float(context.objective.correct(output, y).double().mean())
         return result
 
 

@@ -108,5 +108,5 @@ class BatchNormModes(Probe):
     def _scores(prefix: str, output: torch.Tensor, y: torch.Tensor, objective: Objective) -> dict[str, float]:
         scores = {f"{prefix}/loss": float(objective.loss(output, y))}
         if objective.has_accuracy:
-            scores[f"{prefix}/acc"] = float(objective.correct(output, y).float().mean())
+            scores[f"{prefix}/acc"] = float(objective.correct(output, y).double().mean())
         return scores

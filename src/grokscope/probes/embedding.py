@@ -110,4 +110,4 @@ class Embedding(Probe):
                     for chunk, target in zip(x.split(context.eval_batch_size), y.split(context.eval_batch_size))
                 ]
             )
-        return float(correct.float().mean())
+        return float(correct.double().mean())

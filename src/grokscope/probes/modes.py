@@ -62,7 +62,7 @@ class LMapPruning(Probe):
         result: ProbeOutput = {}
         for split, (x, y) in data.items():
             for start, output in enumerate(lmap_pruned_outputs(layers, x), start=1):
-                result[f"lmap/prune_acc/{split}/layer{start}"] = float((predict(output) == y).float().mean())
+                result[f"lmap/prune_acc/{split}/layer{start}"] = float((predict(output) == y).double().mean())
         if self.spec.lp:
             x_fit, _ = model_inputs(context, "train", limit)
             for split, accuracies in lp_pruning_accuracies(layers, x_fit, data, predict).items():
