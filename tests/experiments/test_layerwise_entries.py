@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from grokscope.experiments.catalog import reproduce
-from grokscope.experiments.layerwise import crossing_step, overlaps, rise_ratio, saturation_windows
+from grokscope.experiments.layerwise import crossing_step, kernel_delay, overlaps, rise_ratio, saturation_windows
 from grokscope.theory.layerwise import diagonal_solution, linear_model_solution
+from grokscope.theory.lazy_rich import NTKPath
 
 
 def test_crossing_step_interpolates_between_evaluated_steps():
@@ -33,9 +34,19 @@ def test_overlaps_counts_pairs_of_overlapping_windows():
     assert overlaps(np.array([[0, 3], [2, 5], [4, 6]])) == 2
 
 
+def test_kernel_delay_compares_kernel_half_time_with_loss_half_time():
+    times = np.array([0.0, 1.0, 2.0, 10.0, 20.0])
+    late = NTKPath(times, np.array([0.0, 0.0, 0.01, 0.1, 0.2]), np.array([1.0, 0.4, 0.1, 0.01, 0.0]))
+    assert kernel_delay(late) == pytest.approx(10.0)  # kernel reaches 0.1 at t = 10, loss halves at t = 1
+    early = NTKPath(times, np.array([0.0, 0.3, 0.3, 0.3, 0.3]), np.array([1.0, 0.9, 0.4, 0.1, 0.0]))
+    assert kernel_delay(early) == pytest.approx(0.5)
+
+
 ENTRIES = {
     "layerwise_sigmoidal_vs_exponential": ["linear_deviation", "diagonal_deviation", "linear_rise", "diagonal_rise"],
     "layerwise_stage_like": ["diagonal_overlaps", "diagonal_in_order", "linear_overlaps", "diagonal_deviation"],
+    "layerwise_lazy_rich": ["map_rich_distance", "funnel_delay", "antifunnel_delay", "rich_flow_distance"],
+    "layerwise_grokking_control": [],
 }
 
 

@@ -1,10 +1,11 @@
 """Tangent kernel of two-layer linear networks and the lazy/rich map (Layerwise appendix G)."""
 
 import numpy as np
+import pytest
 import torch
 
 from grokscope.measures.ntk import empirical_ntk
-from grokscope.theory.lazy_rich import lazy_rich_map, linear_network_ntk
+from grokscope.theory.lazy_rich import lazy_rich_map, linear_network_ntk, ntk_path
 
 
 def test_closed_form_kernel_equals_autograd_kernel():
@@ -25,3 +26,13 @@ def test_balanced_small_start_is_rich_and_strong_imbalance_is_lazy():
     assert rich > 0.1
     assert max(lazy_neg, lazy_pos) < 0.01 * rich
     assert np.all(result.final_loss < 0.01)
+
+
+def test_ntk_path_starts_at_zero_distance_and_full_loss_and_heavy_output_funnel_stays_lazy():
+    times = np.concatenate([[0.0], np.geomspace(1e-2, 30.0, 12)])
+    lazy = ntk_path(12, 4, 2, 0.03, 3.0, times)  # heavy output layer of a funnel: only W1 learns
+    assert abs(lazy.kernel_distance[0]) < 1e-12
+    assert lazy.relative_loss[-1] < 1e-8 and lazy.kernel_distance[-1] < 1e-3
+    rich = ntk_path(12, 4, 2, 0.1, 0.1, times)  # small balanced start: the kernel moves as it learns
+    assert rich.relative_loss[0] == pytest.approx(1.0, abs=0.02)  # f(0) ~ 0.01: the loss of f = 0
+    assert rich.kernel_distance[-1] > 0.1 and rich.relative_loss[-1] < 1e-8

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from grokscope.measures.ntk import kernel_distance
 from grokscope.runner import Experiment, Run
-from grokscope.theory.layerwise import integrate_deep_linear, integrate_diagonal
+from grokscope.theory.layerwise import integrate_deep_linear, integrate_diagonal, integrate_two_layer
+from grokscope.theory.lazy_rich import NTKPath, lazy_rich_map, linear_network_ntk, ntk_path
 
 
 def time_per_step(run: Run) -> float | None:
@@ -241,3 +243,82 @@ def layerwise_skill_theory(run: Run) -> dict[str, Any] | None:
     predicted = model.spec.output_scale * a * b
     measured = frame[columns].to_numpy()
     return {"steps": steps, "predicted": predicted, "deviation": float(np.max(np.abs(measured - predicted)))}
+
+
+# -- lazy / rich -----------------------------------------------------------------------------
+MAP_LAMBDAS = (-10.0, -3.0, -1.0, -0.3, 0.0, 0.3, 1.0, 3.0, 10.0)
+MAP_SCALES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+HEAVY, LIGHT = 3.0, 0.03  # layer scales of the funnel / anti-funnel starts (a ratio of 100)
+
+
+def torch_vs_flow_ntk(run: Run) -> tuple[float, float]:
+    """(kernel distance measured by the run's ``ntk`` probe at its last step, the same distance
+    on the same samples for the gradient flow of the run's own initial W1, W2 at t = dt x step)."""
+    from grokscope.models.linear import LinearNetwork
+    from grokscope.probes.ntk import subset
+
+    frame = run.metrics[["step", "ntk/kernel_distance"]].dropna()
+    step, measured = float(frame["step"].iloc[-1]), float(frame["ntk/kernel_distance"].iloc[-1])
+    experiment = Experiment(run.config, device="cpu")
+    model, task, dt = experiment.model, experiment.task, time_per_step(run)
+    if not isinstance(model, LinearNetwork) or len(model.linears) != 2 or dt is None:
+        return measured, math.nan
+    x = task.x_train.double().numpy()
+    y = task.y_train.double().numpy()
+    W1, W2 = (layer.weight.detach().double().numpy() for layer in model.linears)
+    W1t, W2t = integrate_two_layer(y.T @ x / len(x), W1, W2, [0.0, step * dt], x.T @ x / len(x))
+    samples = subset(task.x_train, 32).double().numpy()  # the probe's default subset
+    c = model.spec.output_scale
+    K0 = c**2 * linear_network_ntk(W1, W2, samples)
+    K1 = c**2 * linear_network_ntk(W1t[-1], W2t[-1], samples)
+    return measured, kernel_distance(K0, K1)
+
+
+def kernel_delay(path: NTKPath) -> float:
+    """Time for the kernel distance to cover half its final value over the time for the loss
+    to halve: < 1 when the kernel moves as the network learns (rich), >> 1 when the network first
+    fits lazily and its kernel moves later (delayed entry into the rich regime)."""
+    kernel_half = path.times[np.argmax(path.kernel_distance >= path.kernel_distance[-1] / 2)]
+    loss_half = path.times[np.argmax(path.relative_loss <= 0.5)]
+    return float(kernel_half / loss_half) if loss_half > 0 else math.inf
+
+
+def lazy_rich(runs: dict[str, Run], out: Path, smoke: bool) -> dict[str, Any]:
+    """Layerwise fig. 6a and fig. 10 (appendix G): the map of kernel distance and final loss
+    over relative scale lambda x absolute scale of a square two-layer linear network (gradient
+    flow of the raw weights), funnel and anti-funnel networks whose heavy layer sits on the wide
+    side entering the rich regime late, and trained torch networks beside the flow of their own
+    start."""
+    from grokscope.report.theory import plot_lazy_rich
+
+    lambdas = (-10.0, 0.0, 10.0) if smoke else MAP_LAMBDAS
+    scales = (0.03, 0.3) if smoke else MAP_SCALES
+    flow_time = 10.0 if smoke else 300.0
+    grid = lazy_rich_map(lambdas, scales, time=flow_time)
+    times = np.concatenate([[0.0], np.geomspace(1e-2, 30.0 if smoke else 3000.0, 16 if smoke else 60)])
+    paths = {
+        "funnel, heavy input layer": ntk_path(24, 8, 4, HEAVY, LIGHT, times),
+        "funnel, heavy output layer": ntk_path(24, 8, 4, LIGHT, HEAVY, times),
+        "anti-funnel, heavy output layer": ntk_path(4, 8, 24, LIGHT, HEAVY, times),
+        "anti-funnel, heavy input layer": ntk_path(4, 8, 24, HEAVY, LIGHT, times),
+        "funnel, small balanced": ntk_path(24, 8, 4, 0.1, 0.1, times),
+    }
+    torch_runs = {label: torch_vs_flow_ntk(run) for label, run in runs.items()}
+    plot_lazy_rich(grid, paths, torch_runs, out / "figure.png")
+    lams, scl = np.asarray(grid.lambdas), np.asarray(grid.scales)
+    lazy_rows = np.abs(lams) == np.abs(lams).max()
+    numbers: dict[str, Any] = {
+        "map_rich_distance": float(grid.kernel_distance[lams == 0].min()),
+        "map_lazy_distance": float(grid.kernel_distance[np.ix_(lazy_rows, scl <= 0.3)].max()),
+        "map_max_loss": float(grid.final_loss.max()),
+    }
+    for key, label in (("funnel", "funnel, heavy input layer"), ("antifunnel", "anti-funnel, heavy output layer")):
+        numbers[f"{key}_rich_distance"] = float(paths[label].kernel_distance[-1])
+        numbers[f"{key}_delay"] = kernel_delay(paths[label])
+    numbers["funnel_lazy_distance"] = float(paths["funnel, heavy output layer"].kernel_distance[-1])
+    numbers["antifunnel_lazy_distance"] = float(paths["anti-funnel, heavy input layer"].kernel_distance[-1])
+    numbers["balanced_delay"] = kernel_delay(paths["funnel, small balanced"])
+    for label, (measured, flow) in torch_runs.items():
+        numbers[f"{label}_distance"] = measured
+        numbers[f"{label}_flow_distance"] = flow
+    return numbers

@@ -181,3 +181,51 @@ def plot_emergence(mlp: Run, layerwise: Run, theory: dict | None, path: Path) ->
     axes[1].set_title(f"{layerwise.path.name}: layerwise model with prebuilt skills (dashed: theory)", fontsize=9)
     figure.suptitle("Layerwise fig. 4: skills emerge one by one, most frequent first")
     return save(figure, path)
+
+
+def plot_lazy_rich(grid, paths: dict, torch_runs: dict[str, tuple[float, float]], path: Path) -> list[Path]:
+    """Layerwise fig. 6a and fig. 10 in one row: log10 kernel distance and log10 final loss over
+    lambda x absolute scale (heatmaps); kernel distance and loss against time for funnel and
+    anti-funnel starts (log time axis); trained torch networks' kernel distance beside the flow
+    of their own start."""
+    figure, axes = plt.subplots(1, 5, figsize=(27, 4.8))
+    extent_labels = [f"{s:g}" for s in grid.scales], [f"{lam:g}" for lam in grid.lambdas]
+    for axis, values, title in (
+        (axes[0], grid.kernel_distance, "log10 kernel distance (init -> end)"),
+        (axes[1], grid.final_loss, "log10 final loss / loss of f = 0"),
+    ):
+        image = axis.imshow(np.log10(np.maximum(values, 1e-30)), origin="lower", aspect="auto", cmap="viridis")
+        figure.colorbar(image, ax=axis, shrink=0.85)
+        axis.set_xticks(range(len(grid.scales)), extent_labels[0])
+        axis.set_yticks(range(len(grid.lambdas)), extent_labels[1])
+        axis.set_xlabel("absolute scale (std x sqrt(fan_in) of the lighter layer)")
+        axis.set_ylabel("relative scale lambda (W2^T W2 - W1 W1^T)")
+        axis.set_title(title, fontsize=9)
+    for k, (label, value) in enumerate(paths.items()):
+        color = COLORS[k % len(COLORS)]
+        times = np.maximum(value.times, value.times[1] / 2)
+        axes[2].plot(times, value.kernel_distance, color=color, label=label)
+        axes[3].plot(times, np.maximum(value.relative_loss, 1e-30), color=color, label=label)
+    axes[2].set_ylabel("kernel distance from t = 0")
+    axes[3].set_ylabel("loss / loss of f = 0")
+    axes[3].set_yscale("log")
+    axes[3].set_ylim(1e-12, 2)
+    for axis in axes[2:4]:
+        axis.set_xscale("log")
+        axis.set_xlabel("gradient-flow time t")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    axes[2].set_title("funnel 24-8-4 / anti-funnel 4-8-24: heavy layer 100x the light one", fontsize=9)
+    labels = list(torch_runs)
+    positions = np.arange(len(labels))
+    measured = [max(torch_runs[k][0], 1e-12) for k in labels]
+    flow = [max(torch_runs[k][1], 1e-12) if math.isfinite(torch_runs[k][1]) else np.nan for k in labels]
+    axes[4].bar(positions - 0.2, measured, width=0.4, color=COLORS[0], label="trained (ntk probe)")
+    axes[4].bar(positions + 0.2, flow, width=0.4, color=COLORS[1], label="gradient flow of the same start")
+    axes[4].set_xticks(positions, labels)
+    axes[4].set_yscale("log")
+    axes[4].set_ylabel("kernel distance at the last step")
+    axes[4].set_title("torch two-layer linear networks (lambda-balanced)", fontsize=9)
+    axes[4].legend(fontsize=7)
+    figure.suptitle("Layerwise app. G: lazy vs rich from relative and absolute scale; delayed rich entry", y=1.02)
+    return save(figure, path)

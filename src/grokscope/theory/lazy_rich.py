@@ -72,3 +72,47 @@ def lazy_rich_map(
             residual = X @ (target - W2t[-1] @ W1t[-1]).T
             losses[i, j] = 0.5 * np.mean(np.sum(residual**2, axis=1)) / zero_loss
     return LazyRichMap(np.asarray(lambdas, float), np.asarray(scales, float), distances, losses)
+
+
+@dataclass
+class NTKPath:
+    """Gradient flow of one two-layer linear network: ``kernel_distance[k]`` of the NTK at
+    ``times[k]`` from the NTK at t = 0, and ``relative_loss[k]`` = loss / loss of f = 0."""
+
+    times: np.ndarray
+    kernel_distance: np.ndarray
+    relative_loss: np.ndarray
+
+
+def ntk_path(
+    d_in: int,
+    hidden: int,
+    d_out: int,
+    scale_in: float,
+    scale_out: float,
+    times,
+    n_samples: int = 16,
+    seed: int = 0,
+) -> NTKPath:
+    """Train ``f = W2 W1 x`` (gradient flow of the raw W1, W2) from Gaussian layers of standard
+    deviations ``scale_in / sqrt(d_in)`` (W1) and ``scale_out / sqrt(hidden)`` (W2) on whitened
+    inputs toward a random teacher of unit spectral norm, recording the NTK's distance from its
+    start on ``n_samples`` random inputs and the population loss.
+
+    Funnel (``d_in > hidden > d_out``) and anti-funnel (reversed) networks with one layer much
+    heavier than the other start lazy; the lighter layer can still rotate the heavier one
+    (delayed entry into the rich regime) when the heavier layer sits on the wide side
+    (Layerwise appendix G.3, fig. 10)."""
+    rng = np.random.default_rng(seed)
+    target = rng.standard_normal((d_out, d_in))
+    target /= np.linalg.norm(target, 2)
+    W1 = rng.standard_normal((hidden, d_in)) * scale_in / np.sqrt(d_in)
+    W2 = rng.standard_normal((d_out, hidden)) * scale_out / np.sqrt(hidden)
+    X = rng.standard_normal((n_samples, d_in))
+    times = np.asarray(times, dtype=float)
+    W1t, W2t = integrate_two_layer(target, W1, W2, times)
+    K0 = linear_network_ntk(W1, W2, X)
+    distances = np.array([kernel_distance(K0, linear_network_ntk(a, b, X)) for a, b in zip(W1t, W2t)])
+    residual = target[None] - W2t @ W1t  # whitened inputs: L = 1/2 |W* - W2 W1|_F^2
+    losses = np.sum(residual**2, axis=(1, 2)) / np.sum(target**2)
+    return NTKPath(times, distances, losses)
