@@ -47,6 +47,7 @@ ENTRIES = {
     "layerwise_stage_like": ["diagonal_overlaps", "diagonal_in_order", "linear_overlaps", "diagonal_deviation"],
     "layerwise_lazy_rich": ["map_rich_distance", "funnel_delay", "antifunnel_delay", "rich_flow_distance"],
     "layerwise_grokking_control": [],
+    "layerwise_emergence": ["mlp_order", "layerwise_order", "mlp_skills", "layerwise_theory_deviation"],
 }
 
 
