@@ -187,25 +187,20 @@ def sweep(
 
 @app.command()
 def report(
-    run_folder: Annotated[Path, typer.Argument(help="A run folder.")],
+    folder: Annotated[Path, typer.Argument(help="A run folder, a sweep folder or a folder of runs.")],
     out: OutOption = None,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the report in a web browser.")] = False,
 ) -> None:
-    """Draw a run's figures (PNG and SVG) into RUN/report/; of a sweep folder, its phase diagram."""
-    from grokscope.report import draw_run_figures
-    from grokscope.runner import open_run
-    from grokscope.sweep import is_sweep_folder
+    """Write one self-contained HTML report (FOLDER/report.html); a run's figures also go to
+    RUN/report/ as PNG and SVG, a sweep's phase diagram to SWEEP/report/."""
+    from grokscope.report.html import REPORT_NAME, write_report
 
-    if is_sweep_folder(run_folder):
-        from grokscope.report.sweep import draw_sweep_figures
-        from grokscope.sweep import open_sweep
+    path = write_report(folder, out / REPORT_NAME if out else None)
+    console.print(f"wrote {path}")
+    if open_page:
+        import webbrowser
 
-        for path in draw_sweep_figures(open_sweep(run_folder), out or run_folder / "report"):
-            console.print(f"wrote {path}")
-        return
-    result = open_run(run_folder)
-    written = draw_run_figures(result, out or result.path / "report")
-    for path in written:
-        console.print(f"wrote {path}")
+        webbrowser.open(path.resolve().as_uri())
 
 
 @app.command()
