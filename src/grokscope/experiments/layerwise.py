@@ -168,7 +168,10 @@ def stage_like(runs: dict[str, Run], out: Path, smoke: bool) -> dict[str, Any]:
 
     compared = {label: mode_comparison(run) for label, run in runs.items()}
     plot_mode_runs(
-        compared, out / "figure.png", "Layerwise sec. 4.1: stage-like training (target scales a decade apart)"
+        compared,
+        out / "figure.png",
+        "Layerwise sec. 4.1: stage-like training (target scales a decade apart)",
+        normalized=True,
     )
     numbers: dict[str, Any] = {}
     for label, value in compared.items():

@@ -95,24 +95,27 @@ def plot_effective_theory(
     return save(figure, path)
 
 
-def plot_mode_runs(compared: dict[str, dict], path: Path, title: str) -> list[Path]:
+def plot_mode_runs(compared: dict[str, dict], path: Path, title: str, normalized: bool = False) -> list[Path]:
     """One panel per run: measured mode strengths (solid) against step, the gradient-flow
-    prediction from the run's own start (dashed), targets dotted; log step axis."""
+    prediction from the run's own start (dashed), targets dotted; log step axis. ``normalized``
+    divides each mode by its target S (every mode then rises from 0 to 1: target scales a
+    decade apart stay visible)."""
     figure, axes = plt.subplots(1, len(compared), figsize=(6 * len(compared), 4.2), squeeze=False)
     for axis, (label, value) in zip(axes[0], compared.items()):
         steps = np.maximum(value["steps"], 1)
         for k in range(value["modes"].shape[1]):
             color = COLORS[k % len(COLORS)]
-            axis.plot(steps, value["modes"][:, k], color=color, label=f"mode {k}: S = {value['targets'][k]:g}")
+            unit = value["targets"][k] if normalized else 1.0
+            axis.plot(steps, value["modes"][:, k] / unit, color=color, label=f"mode {k}: S = {value['targets'][k]:g}")
             if value["predicted"] is not None:
-                axis.plot(steps, value["predicted"][:, k], color="black", linestyle="--", linewidth=0.9)
-            axis.axhline(value["targets"][k], color=color, linestyle=":", linewidth=0.8)
+                axis.plot(steps, value["predicted"][:, k] / unit, color="black", linestyle="--", linewidth=0.9)
+            axis.axhline(value["targets"][k] / unit, color=color, linestyle=":", linewidth=0.8)
         deviation = value["deviation"]
         note = f"max |measured - theory| = {100 * deviation:.2f} % of max S" if math.isfinite(deviation) else ""
         axis.set_title(f"{label}  (dashed: gradient-flow theory)\n{note}", fontsize=9)
         axis.set_xscale("log")
         axis.set_xlabel("step")
-        axis.set_ylabel("mode strength")
+        axis.set_ylabel("mode strength / S" if normalized else "mode strength")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle(title, y=1.04)
