@@ -233,11 +233,15 @@ def leadtime(
     folder: Annotated[Path, typer.Argument(help="A sweep folder or any folder of run folders.")],
     threshold: Annotated[float, typer.Option(help="Use runs whose test accuracy reaches this.")] = 0.9,
     out: OutOption = None,
+    window: Annotated[
+        str, typer.Option(help="all: whole series; fit: from each run's fit step on (train acc >= threshold).")
+    ] = "all",
 ) -> None:
     """Which measure moves before test accuracy: change-point lead of every recorded measure."""
     from grokscope.analysis.leadtime import leadtime as lead_times
+    from grokscope.analysis.leadtime import output_stem
 
-    table, summary = lead_times(folder, threshold=threshold, out=out)
+    table, summary = lead_times(folder, threshold=threshold, out=out, window=window)
     rows = Table(title=f"lead over the test-accuracy change point, {table['run'].nunique()} runs", show_header=True)
     for column in ("measure", "runs", "moves first", "median lead (steps)", "median lead (log10 steps)"):
         rows.add_column(column, justify="left" if column == "measure" else "right")
@@ -250,7 +254,8 @@ def leadtime(
             f"{row.median_lead_log10:+.3f}",
         )
     console.print(rows)
-    console.print(f"wrote {(out or folder) / 'leadtime.csv'}, leadtime.md, leadtime.png")
+    stem = output_stem(window)
+    console.print(f"wrote {(out or folder) / stem}.csv, {stem}.md, {stem}.png")
 
 
 def _fmt(value: Any) -> str:

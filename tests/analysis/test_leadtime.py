@@ -91,6 +91,23 @@ def test_summary_counts_runs_that_move_first_and_takes_medians():
     assert summary.index[0] == "norm/total"  # sorted by median lead, largest first
 
 
+def test_fit_window_leaves_out_the_changes_of_memorization():
+    """The weight norm jumps when the training set is fit (step 30) and moves again, less, 100
+    steps before the test accuracy: over the whole series its change point is the first jump;
+    from the fit step on, the second."""
+    metrics = constructed_metrics(2000)
+    steps = metrics["step"].to_numpy()
+    metrics["train/acc"] = 0.05 + 0.95 * sigmoid(steps, 30, 3)
+    metrics["norm/total"] = 10 + 50 * sigmoid(steps, 30, 3) - 10 * sigmoid(steps, 1900)
+    whole = lead_table({"run": metrics}, 0.9).set_index("measure")
+    assert whole.loc["norm/total", "change_step"] < 100
+    after_fit = lead_table({"run": metrics}, 0.9, window="fit").set_index("measure")
+    assert abs(after_fit.loc["norm/total", "lead_steps"] - 100) <= EVERY
+    assert abs(after_fit.loc["control/late", "lead_steps"] + 300) <= EVERY
+    with pytest.raises(ConfigError, match="window = 'late': unknown; allowed: all, fit"):
+        lead_table({"run": metrics}, 0.9, window="late")
+
+
 def write_run(folder: Path, metrics: pd.DataFrame) -> None:
     store = RunStore(folder).lock()
     store.write_config({"name": folder.name})
@@ -119,7 +136,8 @@ def test_leadtime_writes_csv_markdown_and_figure(tmp_path):
 def test_cli_leadtime_prints_the_table_and_bad_input_exits_2(tmp_path, monkeypatch, capsys):
     from grokscope.cli import main
 
-    write_run(tmp_path / "runs" / "a", constructed_metrics(2000))
+    metrics = constructed_metrics(2000)
+    write_run(tmp_path / "runs" / "a", metrics.assign(**{"train/acc": sigmoid(metrics["step"].to_numpy(), 30, 3)}))
 
     def invoke(*args: str) -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "argv", ["grokscope", *args])
@@ -135,6 +153,8 @@ def test_cli_leadtime_prints_the_table_and_bad_input_exits_2(tmp_path, monkeypat
     assert code == 0
     assert "norm/total" in out
     assert (tmp_path / "lt" / "leadtime.csv").is_file()
+    code, out, _ = invoke("leadtime", str(tmp_path / "runs"), "--window", "fit", "--out", str(tmp_path / "lt"))
+    assert code == 0 and (tmp_path / "lt" / "leadtime_fit.md").is_file()
     code, _, err = invoke("leadtime", str(tmp_path / "nothing"))
     assert code == 2
     assert err.strip().count("\n") == 0 and "no such folder" in err

@@ -27,6 +27,12 @@ measure in a run is ``onset - change`` in steps and ``log10(onset) - log10(chang
 log10-steps, ``onset`` being the change point of ``test/acc``: positive when the measure moves
 first, negative when it lags.
 
+Most measures change most when the network memorizes its training set, long before the test
+accuracy moves; over the whole series their lead is then the delay of grokking itself. With
+``window="fit"`` every series (test accuracy included) is cut to the steps from the run's fit
+step on (train accuracy >= the threshold), which asks what moves on the plateau between
+memorization and generalization.
+
 References: Truong, Oudre, Vayatis, "Selective review of offline change point detection methods",
 Signal Processing 167 (2020) (the ``ruptures`` library); issue 8 part 3.
 """
@@ -40,7 +46,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from grokscope.errors import ConfigError, GrokscopeError
+
 ONSET_COLUMN = "test/acc"
+WINDOWS = ("all", "fit")
 MIN_GRID = 200
 MAX_GRID = 5000
 
@@ -104,9 +113,9 @@ def scalar_columns(metrics: pd.DataFrame) -> list[str]:
     return columns
 
 
-def run_leads(metrics: pd.DataFrame, onset_column: str = ONSET_COLUMN) -> pd.DataFrame:
+def run_leads(metrics: pd.DataFrame, onset_column: str = ONSET_COLUMN, start: float | None = None) -> pd.DataFrame:
     """Change point of every scalar column of one run's metrics table against that of
-    ``onset_column``.
+    ``onset_column``, over the rows at step >= ``start`` (all rows when None).
 
     Rows: ``measure``, ``onset_step`` (change point of ``onset_column``), ``change_step``,
     ``lead_steps`` = onset - change, ``lead_log10`` = log10(onset) - log10(change). Measures
@@ -116,6 +125,8 @@ def run_leads(metrics: pd.DataFrame, onset_column: str = ONSET_COLUMN) -> pd.Dat
     columns = ["measure", "onset_step", "change_step", "lead_steps", "lead_log10"]
     if onset_column not in metrics:
         return pd.DataFrame(columns=columns)
+    if start is not None:
+        metrics = metrics[metrics["step"] >= start]
     steps = metrics["step"].to_numpy(dtype=float)
     onset = change_point(steps, metrics[onset_column].to_numpy(dtype=float))
     if onset is None:
@@ -144,14 +155,32 @@ def reaches(metrics: pd.DataFrame, threshold: float, column: str = ONSET_COLUMN)
     return column in metrics and bool((metrics[column].to_numpy(dtype=float) >= threshold).any())
 
 
-def lead_table(runs: Mapping[str, pd.DataFrame], threshold: float = 0.9) -> pd.DataFrame:
+def fit_step(metrics: pd.DataFrame, threshold: float) -> float | None:
+    """The first evaluated step whose ``train/acc`` is >= ``threshold`` (None: never, or no column)."""
+    if "train/acc" not in metrics:
+        return None
+    reached = metrics.loc[metrics["train/acc"] >= threshold, "step"]
+    return float(reached.min()) if len(reached) else None
+
+
+def lead_table(runs: Mapping[str, pd.DataFrame], threshold: float = 0.9, window: str = "all") -> pd.DataFrame:
     """``run_leads`` of every run (label -> metrics) whose test accuracy reaches ``threshold``,
-    stacked with a ``run`` column first."""
+    stacked with a ``run`` column first.
+
+    ``window``: ``all`` uses the whole series; ``fit`` only the steps from the run's fit step on
+    (``train/acc`` >= ``threshold``), which asks what moves while the network sits on the
+    training set it has memorized, leaving out the changes of memorization itself.
+    """
+    if window not in WINDOWS:
+        raise ConfigError(f"window = {window!r}: unknown; allowed: {', '.join(WINDOWS)}")
     frames = []
     for label, metrics in runs.items():
         if not reaches(metrics, threshold):
             continue
-        leads = run_leads(metrics)
+        start = fit_step(metrics, threshold) if window == "fit" else None
+        if window == "fit" and start is None:
+            continue
+        leads = run_leads(metrics, start=start)
         if not leads.empty:
             frames.append(leads.assign(run=label))
     if not frames:
@@ -221,33 +250,45 @@ def find_runs(folder: Path) -> dict[str, Path]:
     return {str(p.relative_to(folder)) or ".": p for p in paths}
 
 
-def leadtime(folder: Path, threshold: float = 0.9, out: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def output_stem(window: str) -> str:
+    """``leadtime`` for the whole series, ``leadtime_fit`` from the fit step on."""
+    return "leadtime" if window == "all" else f"leadtime_{window}"
+
+
+def leadtime(
+    folder: Path, threshold: float = 0.9, out: Path | None = None, window: str = "all"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Lead times over every run under ``folder``; writes ``leadtime.csv`` (one row per run and
     measure), ``leadtime.md`` (the per-measure table) and ``leadtime.png``/``.svg`` into ``out``
-    (default ``folder``). Returns (per-run table, per-measure summary)."""
-    from grokscope.errors import ConfigError, GrokscopeError
+    (default ``folder``); ``leadtime_fit.*`` with ``window="fit"`` (see ``lead_table``).
+    Returns (per-run table, per-measure summary)."""
     from grokscope.store import RunStore
 
     folder = Path(folder)
     if not 0 < threshold <= 1:
         raise ConfigError(f"threshold = {threshold}: must be in (0, 1]")
+    if window not in WINDOWS:
+        raise ConfigError(f"window = {window!r}: unknown; allowed: {', '.join(WINDOWS)}")
     if not folder.is_dir():
         raise GrokscopeError(f"{folder}: no such folder")
     paths = find_runs(folder)
     if not paths:
         raise GrokscopeError(f"{folder}: no run folders under it")
-    table = lead_table({label: RunStore(path).metrics() for label, path in paths.items()}, threshold)
+    table = lead_table({label: RunStore(path).metrics() for label, path in paths.items()}, threshold, window)
     if table.empty:
         raise GrokscopeError(f"{folder}: none of its {len(paths)} runs has test/acc reaching threshold = {threshold}")
     summary = summarize_leads(table)
     out = Path(out) if out is not None else folder
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "leadtime.csv", index=False)
+    stem = output_stem(window)
+    table.to_csv(out / f"{stem}.csv", index=False)
     runs = table["run"].nunique()
+    scope = "whole series" if window == "all" else "series from each run's fit step on"
     header = (
-        f"Lead of each measure's change point over that of test/acc, {runs} of {len(paths)} runs under "
-        f"{folder} (test/acc reaching {threshold:g}); method: grokscope.analysis.leadtime.\n\n"
+        f"Lead of each measure's change point over that of test/acc ({scope}), {runs} of {len(paths)} runs "
+        f"under {folder} (test/acc reaching {threshold:g}); method: grokscope.analysis.leadtime.\n\n"
     )
-    (out / "leadtime.md").write_text(header + markdown_table(summary))
-    plot_leads(table, summary, out / "leadtime.png")
+    (out / f"{stem}.md").write_text(header + markdown_table(summary))
+    title = f"lead time of each measure, {scope} ({runs} runs; bar: median)"
+    plot_leads(table, summary, out / f"{stem}.png", title=title)
     return table, summary

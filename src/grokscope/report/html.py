@@ -379,13 +379,17 @@ def _cell_reports(root: Path, relative: Iterable[str], write: bool) -> dict[str,
 
 
 def _leadtime_section(folder: Path) -> list[str]:
-    parts = []
-    if (folder / "leadtime.md").is_file() and (folder / "leadtime.csv").is_file():
-        table_csv = pd.read_csv(folder / "leadtime.csv")
-        from grokscope.analysis.leadtime import summarize_leads
+    """The tables and figures ``grokscope leadtime`` wrote into ``folder`` (both windows)."""
+    from grokscope.analysis.leadtime import WINDOWS, output_stem, summarize_leads
 
-        summary = summarize_leads(table_csv)
-        parts.append('<h2 id="leadtime">Lead time of the measures (grokscope leadtime)</h2>')
+    parts = []
+    for window in WINDOWS:
+        stem = output_stem(window)
+        if not (folder / f"{stem}.csv").is_file():
+            continue
+        summary = summarize_leads(pd.read_csv(folder / f"{stem}.csv"))
+        scope = "whole series" if window == "all" else "from each run's fit step on"
+        parts.append(f'<h2 id="{stem}">Lead time of the measures, {scope} (grokscope leadtime)</h2>')
         rows = [
             (r.measure, r.runs, r.first, f"{r.median_lead_steps:+.0f}", f"{r.median_lead_log10:+.3f}")
             for r in summary.itertuples(index=False)
@@ -393,8 +397,8 @@ def _leadtime_section(folder: Path) -> list[str]:
         parts.append(
             table(["measure", "runs", "moves first", "median lead (steps)", "median lead (log10 steps)"], rows)
         )
-        if (folder / "leadtime.png").is_file():
-            parts.append(img((folder / "leadtime.png").read_bytes(), "lead time"))
+        if (folder / f"{stem}.png").is_file():
+            parts.append(img((folder / f"{stem}.png").read_bytes(), stem))
     return parts
 
 
