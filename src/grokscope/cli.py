@@ -134,11 +134,22 @@ def reproduce(
     force: Annotated[bool, typer.Option(help="Retrain runs that already exist.")] = False,
     device: DeviceOption = None,
     quiet: QuietOption = False,
+    verdicts_in: Annotated[
+        Path | None, typer.Option("--table", help="Print the markdown table of the verdicts under this folder.")
+    ] = None,
+    thumbnails: Annotated[
+        Path | None, typer.Option("--thumbnails", help="With --table: folder for scaled copies of the figures.")
+    ] = None,
 ) -> None:
     """Run a reproduction of a seed paper's claim and write its verdict."""
     from grokscope.experiments import list_reproductions
     from grokscope.experiments import reproduce as reproduce_entry
 
+    if verdicts_in is not None:
+        from grokscope.experiments.verdicts import verdict_table
+
+        sys.stdout.write(verdict_table(verdicts_in, thumbnails, link_base=Path.cwd()))
+        return
     if list_entries or name is None:
         table = Table(show_header=True, show_lines=True)
         for column in ("name", "paper / figure", "claim", "rule", "minutes"):
@@ -175,11 +186,22 @@ def sweep(
         count["n"] += 1
         console.print(f"[{count['n']}] {cell_id}: {state}", highlight=False)
 
-    result = run_sweep(spec, out, backend=backend, workers=workers, retry_failed=retry_failed, address=address,
-                       device=device, report=report_cell)
+    result = run_sweep(
+        spec,
+        out,
+        backend=backend,
+        workers=workers,
+        retry_failed=retry_failed,
+        address=address,
+        device=device,
+        report=report_cell,
+    )
     table = result.table
-    console.print(f"cells: {len(table)}; status: {table['status'].value_counts().to_dict()}; "
-                  f"phases: {table['phase'].value_counts().to_dict()}", highlight=False)
+    console.print(
+        f"cells: {len(table)}; status: {table['status'].value_counts().to_dict()}; "
+        f"phases: {table['phase'].value_counts().to_dict()}",
+        highlight=False,
+    )
     for path in draw_sweep_figures(result, out / "report"):
         console.print(f"wrote {path}")
     console.print(f"sweep table: {out / 'sweep.parquet'}   wall time: {time.monotonic() - started:.0f} s")
