@@ -1,0 +1,113 @@
+"""Throughput of the batched ensemble against sequential runs of the same cells, in the same
+process: a Liu toy-model grid (decoder lr x decoder weight decay, p = 10 regression, decoder
+1-200-200-30) of ``--cells`` cells, ``--steps`` steps each, every cell a full run (run folder,
+loss/accuracy and weight-norm probes every steps/10... as the preset evaluates, checkpoints).
+
+Prints model-steps per second and milliseconds per model-step of both paths, and their ratio
+(target: >= 5x on 100 cells on 2 CPU cores); the same for the bare training step alone (no
+probes, no run folder). For scale: the paper's own toy code runs one cell at about 2.7 ms per
+step, evaluating every step.
+
+    python benchmarks/sweep_ensemble.py [--cells 100] [--steps 200] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import grokscope
+from grokscope.runner import Experiment
+from grokscope.sweep import SweepSpec, expand
+from grokscope.train.ensemble import StackedGroup, _open_member, train_ensemble
+
+
+def grid(cells: int, steps: int):
+    side = max(1, round(math.sqrt(cells)))
+    spec = SweepSpec.model_validate(
+        {
+            "name": "bench",
+            "base": "liu_fig6b_toy_addition",
+            "overrides": {
+                "device": "cpu",
+                "training": {"steps": steps},
+                "schedule": {"linear_points": max(1, steps // 10), "log_points_per_decade": 5},
+            },
+            "axes": {
+                "optimizer.groups.decoder.lr": {"log": [1e-5, 1e-2], "num": side},
+                "optimizer.groups.decoder.weight_decay": {"linear": [0, 10], "num": max(1, cells // side)},
+            },
+        }
+    )
+    return expand(spec)
+
+
+def full_runs(cells, root: Path) -> tuple[float, float]:
+    """Seconds for the sequential runs and for the ensemble, each cell a complete run folder."""
+    started = time.perf_counter()
+    for cell in cells:
+        grokscope.run(cell.config, out=root / "seq" / cell.id, progress=False)
+    sequential = time.perf_counter() - started
+    started = time.perf_counter()
+    train_ensemble([c.config for c in cells], [root / "ens" / c.id for c in cells])
+    return sequential, time.perf_counter() - started
+
+
+def bare_steps(cells, root: Path, steps: int) -> tuple[float, float]:
+    """Seconds per model-step of the training step alone: each cell's Trainer.train_step in turn,
+    and one StackedGroup.train_step for all cells."""
+    experiments = [Experiment(c.config) for c in cells]
+    trainers = [e.trainer([]) for e in experiments]
+    for trainer in trainers:
+        trainer.train_step()
+    started = time.perf_counter()
+    for trainer in trainers:
+        for _ in range(steps):
+            trainer.train_step()
+    sequential = (time.perf_counter() - started) / (steps * len(cells))
+    members = [_open_member(i, c.config, root / "bare" / c.id, None, []) for i, c in enumerate(cells)]
+    group = StackedGroup(members)
+    group.train_step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        group.train_step()
+    stacked = (time.perf_counter() - started) / (steps * len(cells))
+    for member in members:
+        member.store.unlock()
+    return sequential, stacked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--bare-steps", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cells = grid(args.cells, args.steps)
+    model_steps = len(cells) * args.steps
+    print(f"{len(cells)} cells x {args.steps} steps = {model_steps} model-steps, {args.threads} torch threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        sequential, ensemble = full_runs(cells, Path(tmp))
+        print("full runs (run folders, probes every ~steps/10, checkpoints):")
+        for label, seconds in (("sequential", sequential), ("ensemble", ensemble)):
+            print(
+                f"  {label:10s} {seconds:8.1f} s  {model_steps / seconds:8.0f} model-steps/s  "
+                f"{seconds / model_steps * 1e3:6.3f} ms/model-step"
+            )
+        print(f"  ratio ensemble / sequential: {sequential / ensemble:.2f}x (target >= 5x)")
+        seq_step, ens_step = bare_steps(cells, Path(tmp), args.bare_steps)
+        print(f"bare training step ({args.bare_steps} steps):")
+        print(f"  sequential {seq_step * 1e3:6.3f} ms/model-step   ensemble {ens_step * 1e3:6.3f} ms/model-step")
+        print(f"  ratio: {seq_step / ens_step:.2f}x")
+    print("for scale: the paper's toy code, about 2.7 ms per step for one cell (evaluating every step)")
+
+
+if __name__ == "__main__":
+    main()
