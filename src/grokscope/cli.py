@@ -212,12 +212,15 @@ def report(
     folder: Annotated[Path, typer.Argument(help="A run folder, a sweep folder or a folder of runs.")],
     out: OutOption = None,
     open_page: Annotated[bool, typer.Option("--open", help="Open the report in a web browser.")] = False,
+    cells: Annotated[
+        bool, typer.Option(help="Sweep or folder: also write the missing reports of its runs (linked).")
+    ] = True,
 ) -> None:
     """Write one self-contained HTML report (FOLDER/report.html); a run's figures also go to
     RUN/report/ as PNG and SVG, a sweep's phase diagram to SWEEP/report/."""
     from grokscope.report.html import REPORT_NAME, write_report
 
-    path = write_report(folder, out / REPORT_NAME if out else None)
+    path = write_report(folder, out / REPORT_NAME if out else None, cells=cells)
     console.print(f"wrote {path}")
     if open_page:
         import webbrowser

@@ -19,12 +19,14 @@ from grokscope.config import parse_config
 from grokscope.report.html import (
     CheckpointView,
     key_checkpoints,
+    lead_rows,
     measure_groups,
     nearest_steps,
     run_report,
     timeline_figure,
     write_report,
 )
+from tests.analysis.test_leadtime import constructed_metrics, sigmoid, write_run
 from tests.conftest import tiny_config_data
 
 PROBES = [
@@ -122,6 +124,24 @@ def test_timeline_has_one_panel_per_family_on_a_shared_log_axis_with_the_events_
     for axis in axes:
         vertical = {line.get_xdata()[0] for line in axis.lines if len(set(line.get_xdata())) == 1}
         assert set(events) <= vertical, axis.get_title()
+
+
+def test_lead_table_of_a_run_over_the_whole_series_and_from_the_fit_step(tmp_path):
+    """Constructed series (tests/analysis/test_leadtime.py): the weight norm jumps at the fit step
+    (30) and moves again 100 steps before the test accuracy jumps (2000)."""
+    metrics = constructed_metrics(2000)
+    steps = metrics["step"].to_numpy()
+    metrics["train/acc"] = 0.05 + 0.95 * sigmoid(steps, 30, 3)
+    metrics["norm/total"] = 10 + 50 * sigmoid(steps, 30, 3) - 10 * sigmoid(steps, 1900)
+    write_run(tmp_path / "run", metrics)
+    onset, onset_after, rows = lead_rows(grokscope.open_run(tmp_path / "run"))
+    assert abs(onset - 2000) <= 10 and abs(onset_after - 2000) <= 10
+    by_measure = {row[0]: row for row in rows}
+    assert set(by_measure) == {"norm/total", "control/late", "train/acc"}
+    norm = by_measure["norm/total"]
+    assert norm[1] < 100  # whole series: the jump at the fit step
+    assert abs(int(norm[5]) - 100) <= 10  # from the fit step on: 100 steps ahead
+    assert [row[0] for row in rows][-1] == "control/late"  # most ahead first
 
 
 def test_key_checkpoints_and_nearest_stored_steps():

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grokscope.analysis.leadtime import ONSET_COLUMN, change_point, run_leads
+from grokscope.analysis.leadtime import ONSET_COLUMN, change_point, fit_step, run_leads
 from grokscope.errors import RunFolderError
 from grokscope.report.figures import COLORS, plt
 from grokscope.report.registry import RUN_FIGURES
@@ -277,16 +277,39 @@ def summary_rows(run: Run) -> list[tuple[str, Any]]:
     return rows
 
 
-def lead_rows(run: Run) -> list[tuple[Any, ...]]:
-    """Change point and lead over the test accuracy of every scalar series, most ahead first."""
-    leads = run_leads(run.metrics)
-    if leads.empty:
-        return []
-    leads = leads.sort_values("lead_log10", ascending=False)
-    return [
-        (r.measure, round(r.change_step), f"{r.lead_steps:+.0f}", f"{r.lead_log10:+.3f}")
-        for r in leads.itertuples(index=False)
-    ]
+LEAD_HEADER = (
+    "measure",
+    "change point (step)",
+    "lead (steps)",
+    "lead (log10 steps)",
+    "from fit: change point",
+    "from fit: lead (steps)",
+    "from fit: lead (log10 steps)",
+)
+
+
+def lead_rows(run: Run, threshold: float = 0.9) -> tuple[float | None, float | None, list[tuple[Any, ...]]]:
+    """Change point and lead over the test accuracy of every scalar series, over the whole
+    series and from the fit step on (``analysis.leadtime``, windows ``all`` and ``fit``), most
+    ahead first. Returns (test-accuracy change point, the same from fit, rows)."""
+    metrics = run.metrics
+    whole = run_leads(metrics)
+    if whole.empty:
+        return None, None, []
+    start = fit_step(metrics, threshold)
+    after = run_leads(metrics, start=start) if start is not None else whole.iloc[0:0]
+    after = after.set_index("measure")
+    rows = []
+    for r in whole.sort_values("lead_log10", ascending=False).itertuples(index=False):
+        row: list[Any] = [r.measure, round(r.change_step), f"{r.lead_steps:+.0f}", f"{r.lead_log10:+.3f}"]
+        if r.measure in after.index:
+            a = after.loc[r.measure]
+            row += [round(a["change_step"]), f"{a['lead_steps']:+.0f}", f"{a['lead_log10']:+.3f}"]
+        else:
+            row += [None, None, None]
+        rows.append(tuple(row))
+    onset_after = float(after["onset_step"].iloc[0]) if len(after) else None
+    return float(whole["onset_step"].iloc[0]), onset_after, rows
 
 
 def run_figures(run: Run, out: Path, targets: Sequence[int]) -> list[tuple[str, str, Path]]:
@@ -332,15 +355,16 @@ def run_report(run: Run | str | Path, out: Path | None = None, figures: Path | N
                 "(one L2 breakpoint on the log-step axis, grokscope.analysis.leadtime).",
             )
         )
-    rows = lead_rows(run)
+    onset, onset_after, rows = lead_rows(run, run.config.analysis.phase_threshold)
     if rows:
         parts.append('<h2 id="leads">What moves before the test accuracy</h2>')
-        onset = change_point(*_series(metrics, ONSET_COLUMN))
+        after = f"; from the fit step on: step {round(onset_after)}" if onset_after is not None else ""
         parts.append(
-            f"<p>Change point of {ONSET_COLUMN}: step {fmt(round(onset))}. Lead = that step minus the "
-            "measure's change point (positive: the measure moves first).</p>"
+            f"<p>Change point of {ONSET_COLUMN}: step {round(onset)}{after}. Lead = that step minus the "
+            "measure's change point (positive: the measure moves first); the change points from the fit "
+            "step on leave out the changes of memorization (grokscope leadtime --window fit).</p>"
         )
-        parts.append(table(["measure", "change point (step)", "lead (steps)", "lead (log10 steps)"], rows))
+        parts.append(table(LEAD_HEADER, rows))
     drawn = [d for d in run_figures(run, figures, list(keys.values())) if d[0] not in SKIPPED_FIGURES]
     if drawn:
         parts.append('<h2 id="figures">Probe figures</h2>')
@@ -469,8 +493,9 @@ def folder_report(folder: str | Path, out: Path | None = None, cells: bool = Tru
     return out
 
 
-def write_report(path: str | Path, out: Path | None = None) -> Path:
-    """The report of whatever ``path`` is: a run folder, a sweep folder or a folder of runs."""
+def write_report(path: str | Path, out: Path | None = None, cells: bool = True) -> Path:
+    """The report of whatever ``path`` is: a run folder, a sweep folder or a folder of runs
+    (``cells``: also write the missing reports of the runs it links to)."""
     path = Path(path)
     if not path.is_dir():
         raise RunFolderError(f"{path}: no such folder")
@@ -481,5 +506,5 @@ def write_report(path: str | Path, out: Path | None = None) -> Path:
     except ImportError:  # sweeps not installed: treat it as a folder of runs
         is_sweep_folder = None
     if is_sweep_folder is not None and is_sweep_folder(path):
-        return sweep_report(path, out)
-    return folder_report(path, out)
+        return sweep_report(path, out, cells)
+    return folder_report(path, out, cells)
