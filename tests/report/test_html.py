@@ -109,8 +109,15 @@ def test_run_report_is_self_contained_with_summary_timeline_and_probe_figures(pr
 def test_timeline_has_one_panel_per_family_on_a_shared_log_axis_with_the_events_marked(probed_run):
     metrics = probed_run.metrics
     groups = measure_groups(metrics)
-    assert "norm/total" in groups and "rpd/grad/" in groups
-    assert groups["rpd/grad/"] == ["rpd/grad/layer1"]
+    assert "norm/total" in groups and "rpd/grad/layer" in groups
+    assert groups["rpd/grad/layer"] == ["rpd/grad/layer1"]
+    assert groups["norm/linears."] == ["norm/linears.0", "norm/linears.1"]
+    named = pd.DataFrame({"step": [1], "collapse/nc1": [1.0], "collapse/nc2": [1.0], "skills/0": [1], "skills/1": [0]})
+    assert measure_groups(named) == {
+        "collapse/nc1": ["collapse/nc1"],
+        "collapse/nc2": ["collapse/nc2"],
+        "skills/": ["skills/0", "skills/1"],
+    }
     assert not any(c in groups for c in ("train/acc", "test/loss", "step"))
     summary = probed_run.summary
     figure = timeline_figure(probed_run)

@@ -185,15 +185,16 @@ class CheckpointView(Run):
 
 def measure_groups(metrics: pd.DataFrame) -> dict[str, list[str]]:
     """Scalar metric columns (accuracy and loss aside) grouped into panels: columns that differ
-    only in a trailing ``layer<N>`` share a panel (``rpd/grad/layer1`` -> ``rpd/grad/``)."""
+    only in a trailing index share a panel, the index being ``layer<N>`` (``rpd/grad/layer1`` ->
+    ``rpd/grad/layer``), a path segment (``skills/3`` -> ``skills/``) or a module number
+    (``norm/linears.0`` -> ``norm/linears.``); ``collapse/nc1`` is a name, not an index."""
     groups: dict[str, list[str]] = {}
     for column in metrics.columns:
         if column == "step" or column in CURVE_COLUMNS or not pd.api.types.is_numeric_dtype(metrics[column]):
             continue
         if not np.isfinite(metrics[column].to_numpy(dtype=float)).any():
             continue
-        key = re.sub(r"layer\d+$", "", column)
-        groups.setdefault(key if key != column else column, []).append(column)
+        groups.setdefault(re.sub(r"(/|layer|\.)\d+$", r"\1", column), []).append(column)
     return groups
 
 
