@@ -182,6 +182,7 @@ def test_folder_report_links_every_run_to_its_own_report(tmp_path):
     ).assign(lead_steps=30.0, lead_log10=np.log10(2.5))
     leads.to_csv(tmp_path / "runs" / "leadtime.csv", index=False)
     (tmp_path / "runs" / "leadtime.md").write_text("table")
+    (tmp_path / "runs" / "verdict.md").write_text("claim holds <3")
     path = write_report(tmp_path / "runs")
     page = parse(path)
     assert_self_contained(page)
@@ -191,6 +192,7 @@ def test_folder_report_links_every_run_to_its_own_report(tmp_path):
         assert (path.parent / link).is_file()
     assert "Lead time of the measures" in " ".join(page.text)
     assert "+30" in " ".join(page.text)
+    assert "claim holds <3" in " ".join(page.text)  # escaped, read back as text
 
 
 def test_sweep_report_has_the_phase_diagram_and_links_to_cells(tmp_path):

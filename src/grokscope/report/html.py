@@ -463,7 +463,8 @@ def sweep_report(path: str | Path, out: Path | None = None, cells: bool = True) 
 
 def folder_report(folder: str | Path, out: Path | None = None, cells: bool = True) -> Path:
     """Write the report of a folder holding run folders (default ``FOLDER/report.html``): a
-    table of the runs linking to their reports, and the lead-time table and figure when present."""
+    table of the runs linking to their reports; the verdict and main figure of a reproduction
+    (``verdict.md``, ``figure.png``) and the lead-time tables and figures when present."""
     folder = Path(folder)
     paths = sorted(p.parent for p in folder.rglob("config.yaml"))
     if not paths:
@@ -488,7 +489,12 @@ def folder_report(folder: str | Path, out: Path | None = None, cells: bool = Tru
             ]
         )
     header = ["run", "status", "phase", "fit step", "generalization step", "final train acc", "final test acc"]
-    parts = [f'<h2 id="runs">Runs ({len(paths)})</h2>', table(header, rows, left=3, raw=(0,))]
+    parts = []
+    if (folder / "verdict.md").is_file():  # a reproduction's folder (grokscope reproduce)
+        parts += ['<h2 id="verdict">Verdict</h2>', f"<pre>{html.escape((folder / 'verdict.md').read_text())}</pre>"]
+    if (folder / "figure.png").is_file():
+        parts.append(img((folder / "figure.png").read_bytes(), "figure", "the main figure of this folder"))
+    parts += [f'<h2 id="runs">Runs ({len(paths)})</h2>', table(header, rows, left=3, raw=(0,))]
     parts += _leadtime_section(folder)
     out.write_text(page(f"runs under {folder.name}", "\n".join(parts)))
     return out
