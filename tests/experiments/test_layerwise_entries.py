@@ -1,4 +1,4 @@
-"""The Layerwise catalogue entries: their analysis helpers, and their smoke sizes end to end."""
+"""The Layerwise (and Liu appendix I) catalogue entries: analysis helpers, and smoke sizes end to end."""
 
 from __future__ import annotations
 
@@ -47,14 +47,24 @@ ENTRIES = {
     "layerwise_stage_like": ["diagonal_overlaps", "diagonal_in_order", "linear_overlaps", "diagonal_deviation"],
     "layerwise_lazy_rich": ["map_rich_distance", "funnel_delay", "antifunnel_delay", "rich_flow_distance"],
     "layerwise_grokking_control": [],
+    "liu_class_effective": ["theory_within_end", "theory_z_drift", "default_structure_step"],
     "layerwise_emergence": ["mlp_order", "layerwise_order", "mlp_skills", "layerwise_theory_deviation"],
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ENTRIES))
-def test_layerwise_entry_smoke(name, tmp_path):
+def test_entry_smoke(name, tmp_path):
     verdict = reproduce(name, out=tmp_path, smoke=True, progress=False)
     numbers = json.loads((tmp_path / "verdict.json").read_text())["analysis_numbers"]
     assert set(ENTRIES[name]) <= set(numbers)
     assert (tmp_path / "figure.png").is_file() and verdict.smoke
+
+
+def test_random_encoding_is_centred_with_z_equal_to_n():
+    from grokscope.experiments.liu import random_encoding
+
+    F = random_encoding(np.random.default_rng(0).random((50, 8)))
+    assert F.shape == (50, 2)
+    np.testing.assert_allclose(F.mean(axis=0), 0.0, atol=1e-12)
+    assert np.sum(F**2) == pytest.approx(50.0)

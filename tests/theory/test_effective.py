@@ -13,6 +13,7 @@ from grokscope.theory.effective import (
     effective_hessian,
     effective_loss,
     grokking_rate,
+    integrate_class_effective,
     integrate_effective,
     normalize_embeddings,
     predicted_steps,
@@ -96,3 +97,15 @@ def test_class_effective_loss_pairs_formula_and_scale_invariance():
     assert np.sum(class_effective_gradient(F, labels) * F) == pytest.approx(0.0, abs=1e-12)
     collapsed = np.repeat(rng.standard_normal((3, 2)), 4, axis=0)
     assert within_class_fraction(collapsed, np.repeat(np.arange(3), 4)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_class_flow_conserves_z_lowers_the_loss_and_collapses_classes():
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(3), 8)
+    F0 = rng.standard_normal((24, 2)) + np.repeat(rng.standard_normal((3, 2)), 8, axis=0)
+    path = integrate_class_effective(F0, labels, [0.0, 1.0, 200.0])
+    Z = np.sum(path**2, axis=(1, 2))
+    np.testing.assert_allclose(Z, Z[0], rtol=1e-7)
+    losses = [class_effective_loss(F, labels)[0] for F in path]
+    assert losses[0] > losses[1] > losses[2]
+    assert within_class_fraction(path[0], labels) > 0.2 and within_class_fraction(path[-1], labels) < 1e-4

@@ -222,3 +222,61 @@ def effective_theory(runs: dict[str, Run], out: Path, smoke: bool) -> dict[str, 
         "predicted_steps": {f"{f:.2f}": float(p) for f, p in zip(fractions, predicted)},
         "measured_steps": {f"{f:.2f}": float(m) for f, m in zip(measured_fractions, measured_steps)},
     }
+
+
+def random_encoding(x: np.ndarray, width: int = 200, out: int = 2, seed: int = 0) -> np.ndarray:
+    """Liu appendix I: images through one randomly initialized tanh MLP (std 1/sqrt(fan_in)) to
+    ``out``-dimensional embeddings (N, out), scaled so that Z = sum |f|^2 = N."""
+    rng = np.random.default_rng(seed)
+    hidden = np.tanh(x @ rng.standard_normal((x.shape[1], width)) / np.sqrt(x.shape[1]))
+    features = hidden @ rng.standard_normal((width, out)) / np.sqrt(width)
+    features -= features.mean(axis=0)
+    return features * np.sqrt(len(features) / np.sum(features**2))
+
+
+def structure_step(run: Run) -> tuple[float, float, float]:
+    """(first step where ``effective/within_class`` has covered half its way from its first to
+    its last value (interpolated), first value, last value)."""
+    from grokscope.experiments.layerwise import crossing_step
+
+    frame = run.metrics[["step", "effective/within_class"]].dropna()
+    steps, values = frame["step"].to_numpy(), frame["effective/within_class"].to_numpy()
+    start, end = float(values[0]), float(values[-1])
+    if start <= end:  # no structure formed: never
+        return math.inf, start, end
+    covered = (start - values) / (start - end)
+    return crossing_step(steps, covered, 0.5), start, end
+
+
+def class_structure(runs: dict[str, Run], out: Path, smoke: bool) -> dict[str, Any]:
+    """Liu appendix I (eq. 32, fig. 19): the gradient flow of free embeddings of digits on the
+    class effective loss collapses each class to its mean while Z stays fixed; in trained MLPs the
+    same loss, read on the last hidden layer of test images, falls when the test accuracy rises --
+    late in a grokking (large-init) run, early after weight downscaling."""
+    from grokscope.report.theory import plot_class_structure
+    from grokscope.runner import Experiment
+    from grokscope.theory.effective import integrate_class_effective, within_class_fraction
+
+    first = next(iter(runs.values()))
+    task = Experiment(first.config, device="cpu").task
+    keep = 200 if smoke else len(task.x_train)
+    x, labels = task.x_train[:keep].double().numpy(), task.y_train[:keep].numpy()
+    F0 = random_encoding(x)
+    times = np.concatenate([[0.0], np.geomspace(0.1, 10.0 if smoke else 100.0, 12)])
+    path = integrate_class_effective(F0, labels, times)
+    Z = np.sum(path**2, axis=(1, 2))
+    within = np.array([within_class_fraction(F, labels) for F in path])
+    numbers: dict[str, Any] = {
+        "theory_within_start": float(within[0]),
+        "theory_within_end": float(within[-1]),
+        "theory_z_drift": float(np.max(np.abs(Z / Z[0] - 1))),
+    }
+    structure = {}
+    for label, run in runs.items():
+        step, start, end = structure_step(run)
+        structure[label] = step
+        numbers[f"{label}_structure_step"] = step
+        numbers[f"{label}_within_start"] = start
+        numbers[f"{label}_within_end"] = end
+    plot_class_structure(path, labels, times, within, runs, structure, out / "figure.png")
+    return numbers

@@ -1,6 +1,6 @@
 """Probes: thin adapters that run measures on a model during training, registered by name."""
 
-from grokscope.probes import basic, collapse, embedding, layerwise, llc, ntk, oinfo, rqi, sharpness
+from grokscope.probes import basic, collapse, effective, embedding, layerwise, llc, ntk, oinfo, rqi, sharpness
 from grokscope.probes import basins, batchnorm, geometry, modes  # Zhao framework (SPEC.md sec. 1)
 from grokscope.probes.base import (
     PROBES,
@@ -24,6 +24,7 @@ __all__ = [
     "batchnorm",
     "build_probe",
     "collapse",
+    "effective",
     "embedding",
     "eval_mode",
     "geometry",

@@ -232,3 +232,51 @@ def plot_lazy_rich(grid, paths: dict, torch_runs: dict[str, tuple[float, float]]
     axes[4].legend(fontsize=7)
     figure.suptitle("Layerwise app. G: lazy vs rich from relative and absolute scale; delayed rich entry", y=1.02)
     return save(figure, path)
+
+
+def plot_class_structure(
+    path: np.ndarray,
+    labels: np.ndarray,
+    times: np.ndarray,
+    within: np.ndarray,
+    runs: dict[str, Run],
+    structure: dict[str, float],
+    out: Path,
+) -> list[Path]:
+    """Liu fig. 19 and appendix I: digits embeddings from a random encoder before and after the
+    gradient flow of the class effective loss (colour: class); the within-class share of the
+    variance under the flow; and of trained MLPs' last hidden layer on test images against step
+    (log axis), with test accuracy dashed and the step where the structure formed marked."""
+    figure, axes = plt.subplots(1, 4, figsize=(22, 4.6))
+    cmap = plt.get_cmap("tab10")
+    for axis, F, title in (
+        (axes[0], path[0], "random encoder (t = 0)"),
+        (axes[1], path[-1], f"flow, t = {times[-1]:g}"),
+    ):
+        axis.scatter(F[:, 0], F[:, 1], c=cmap(labels % 10), s=5)
+        axis.set_title(f"{title}: within-class share {within[0 if F is path[0] else -1]:.3f}", fontsize=9)
+        axis.set_aspect("equal")
+    axes[2].plot(np.maximum(times, times[1] / 2), within, "o-", color=COLORS[0])
+    axes[2].set_xscale("log")
+    axes[2].set_xlabel("effective-theory time t")
+    axes[2].set_ylabel("within-class share of variance")
+    axes[2].set_title("gradient flow of l_eff (Z conserved)", fontsize=9)
+    accuracy = axes[3].twinx()
+    for k, (label, run) in enumerate(runs.items()):
+        color = COLORS[k % len(COLORS)]
+        frame = run.metrics[["step", "effective/within_class"]].dropna()
+        axes[3].plot(np.maximum(frame["step"], 1), frame["effective/within_class"], color=color, label=label)
+        test = run.metrics[["step", "test/acc"]].dropna()
+        accuracy.plot(np.maximum(test["step"], 1), test["test/acc"], color=color, linestyle="--", linewidth=0.8)
+        if math.isfinite(structure[label]):
+            axes[3].axvline(max(structure[label], 1), color=color, linestyle=":")
+    axes[3].set_xscale("log")
+    axes[3].set_xlabel("step")
+    axes[3].set_ylabel("within-class share (solid), last hidden layer, test")
+    accuracy.set_ylabel("test accuracy (dashed)")
+    axes[3].set_title("trained tanh MLPs on digits (dotted: structure half formed)", fontsize=9)
+    axes[3].legend(fontsize=7)
+    for axis in axes[2:]:
+        axis.grid(alpha=0.3)
+    figure.suptitle("Liu app. I: the class effective loss on digits representations", y=1.02)
+    return save(figure, out)

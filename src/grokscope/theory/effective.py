@@ -193,3 +193,26 @@ def within_class_fraction(features, labels) -> float:
     labels = np.asarray(labels)
     within = sum(float(np.sum((F[labels == c] - F[labels == c].mean(axis=0)) ** 2)) for c in np.unique(labels))
     return within / float(np.sum((F - F.mean(axis=0)) ** 2))
+
+
+def integrate_class_effective(F0, labels, t) -> np.ndarray:
+    """Gradient flow of free representations on the class effective loss (Liu eq. 32, appendix I,
+    fig. 19): ``df_x/dt = -dl_eff/df_x`` (eq. 33) from ``F0`` (N, d); F(t) (T, N, d). The flow is
+    orthogonal to F (scale invariance), so ``Z = sum |f_x|^2`` is conserved, and same-class
+    representations collapse to their class means."""
+    F0 = np.asarray(F0, dtype=float)
+    labels = np.asarray(labels)
+    shape = F0.shape
+    t = np.asarray(t, dtype=float)
+    solution = solve_ivp(
+        lambda _, y: -class_effective_gradient(y.reshape(shape), labels).ravel(),
+        (0.0, t[-1]),
+        F0.ravel(),
+        method="DOP853",
+        t_eval=t,
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    if not solution.success:
+        raise RuntimeError(f"class effective-theory integration failed: {solution.message}")
+    return solution.y.T.reshape(len(t), *shape)
