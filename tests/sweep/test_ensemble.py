@@ -142,3 +142,14 @@ def test_a_finished_cell_is_left_alone_and_an_interrupted_one_resumes(tmp_path):
     assert (folders[0] / "events.jsonl").read_text() == before
     assert open_run(folders[1]).summary["status"] == "finished"
     assert len(open_run(folders[1]).metrics) == len(reference)
+
+
+def test_a_diverging_cell_leaves_the_stack_and_the_others_go_on(tmp_path):
+    base = tiny_config_data(optimizer={"name": "adamw", "lr": 0.01}, training={"steps": 100})
+    datas = [base, merge(base, {"optimizer": {"lr": 1e6}, "model": {"init_scale": 1e3}}), merge(base, {"seed": 1})]
+    _, sequential, stacked = train_both(datas, tmp_path)
+    statuses = [open_run(tmp_path / "ens" / f"c{i}").summary["status"] for i in range(3)]
+    assert statuses == [open_run(tmp_path / "seq" / f"c{i}").summary["status"] for i in range(3)]
+    assert statuses == ["finished", "diverged", "finished"]
+    for i in (0, 2):
+        assert max_difference(sequential[i], stacked[i]) < 1e-5

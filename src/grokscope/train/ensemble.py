@@ -126,6 +126,7 @@ class StackedGroup:
             raise ValueError(f"the ensemble has no stacked version of optimizer {self.kind}")
         self._stack_parameters()
         self._stack_hyperparameters()
+        self._fused_batches: list | None = None
         self._stack_optimizer_state()
         self.grad_fn = vmap(grad_and_value(self._cell_loss), in_dims=(0, 0, self._x_dim(), self._x_dim()))
         for member in members:
@@ -206,6 +207,7 @@ class StackedGroup:
         self.lr = {n: t.index_select(0, index) for n, t in self.lr.items()}
         self.wd = {n: t.index_select(0, index) for n, t in self.wd.items()}
         self.state = {n: {k: t.index_select(0, index) for k, t in s.items()} for n, s in self.state.items()}
+        self._fused_batches = None
         self._bind()
 
     # -- one step --------------------------------------------------------------------------
@@ -261,18 +263,31 @@ class StackedGroup:
         the operation-by-operation path (``_adam_reference``), whose rounding it matches to an
         ulp (the fused kernel is torch's ``fused=True`` optimizer)."""
         step = torch.tensor(float(self.optimizer_steps), dtype=torch.float32)
-        batches: dict[tuple[float, float], list[tuple[str, int]]] = {}
-        for name in self.names:
-            for i, (lr, wd) in enumerate(zip(self.lr[name].tolist(), self.wd[name].tolist())):
-                batches.setdefault((lr, wd), []).append((name, i))
+        if self._fused_batches is None:  # (lr, wd) -> slices of parameters and moments; kept until drop()
+            batches: dict[tuple[float, float], list[tuple[str, int]]] = {}
+            for name in self.names:
+                for i, (lr, wd) in enumerate(zip(self.lr[name].tolist(), self.wd[name].tolist())):
+                    batches.setdefault((lr, wd), []).append((name, i))
+            self._fused_batches = [
+                (
+                    lr,
+                    wd,
+                    slots,
+                    [self.params[n][i] for n, i in slots],
+                    [self.state[n]["exp_avg"][i] for n, i in slots],
+                    [self.state[n]["exp_avg_sq"][i] for n, i in slots],
+                )
+                for (lr, wd), slots in batches.items()
+            ]
         beta1, beta2 = self.defaults["betas"]
         kernel = torch._fused_adamw_ if self.kind == "AdamW" else torch._fused_adam_
-        for (lr, wd), slots in batches.items():
+        cell_grads = {name: grads[name].unbind(0) for name in self.names}
+        for lr, wd, slots, params, exp_avgs, exp_avg_sqs in self._fused_batches:
             kernel(
-                [self.params[n][i] for n, i in slots],
-                [grads[n][i] for n, i in slots],
-                [self.state[n]["exp_avg"][i] for n, i in slots],
-                [self.state[n]["exp_avg_sq"][i] for n, i in slots],
+                params,
+                [cell_grads[n][i] for n, i in slots],
+                exp_avgs,
+                exp_avg_sqs,
                 [],
                 [step] * len(slots),
                 lr=lr * factor,
