@@ -249,12 +249,10 @@ def plot_class_structure(
     (log axis), with test accuracy dashed and the step where the structure formed marked."""
     figure, axes = plt.subplots(1, 4, figsize=(22, 4.6))
     cmap = plt.get_cmap("tab10")
-    for axis, F, title in (
-        (axes[0], path[0], "random encoder (t = 0)"),
-        (axes[1], path[-1], f"flow, t = {times[-1]:g}"),
-    ):
+    for axis, index, title in ((axes[0], 0, "random encoder (t = 0)"), (axes[1], -1, f"flow, t = {times[-1]:g}")):
+        F = path[index]
         axis.scatter(F[:, 0], F[:, 1], c=cmap(labels % 10), s=5)
-        axis.set_title(f"{title}: within-class share {within[0 if F is path[0] else -1]:.3f}", fontsize=9)
+        axis.set_title(f"{title}: within-class share {within[index]:.3f}", fontsize=9)
         axis.set_aspect("equal")
     axes[2].plot(np.maximum(times, times[1] / 2), within, "o-", color=COLORS[0])
     axes[2].set_xscale("log")
