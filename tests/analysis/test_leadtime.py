@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokscope.analysis.leadtime import change_point, lead_table, leadtime, run_leads, summarize_leads
+from grokscope.analysis.leadtime import change_point, lead_table, leadtime, log_grid, run_leads, summarize_leads
 from grokscope.errors import ConfigError, GrokscopeError
 from grokscope.store import RunStore
 
@@ -66,6 +66,20 @@ def test_change_point_of_a_step_function_and_of_too_short_or_flat_series():
     assert change_point(steps, np.ones_like(steps)) is None
     assert change_point([1, 2, 3], [0, 1, 1]) is None
     assert change_point(steps, np.full_like(steps, np.nan)) is None
+
+
+def test_change_point_is_the_exact_l2_split_that_binary_segmentation_finds():
+    """The documented equivalence: KernelCPD with the linear kernel places the one breakpoint
+    where ruptures' Binseg with the L2 cost does, on the standardized log-step grid."""
+    import ruptures
+
+    steps = schedule()[1:]
+    values = np.random.default_rng(3).normal(0, 1, len(steps)).cumsum()  # a random walk
+    grid = log_grid(steps)
+    signal = np.interp(grid, np.log10(steps), values)
+    signal = (signal - signal.mean()) / signal.std()
+    split = ruptures.Binseg(model="l2", min_size=2, jump=1).fit(signal[:, None]).predict(n_bkps=1)[0]
+    assert change_point(steps, values) == pytest.approx(10 ** ((grid[split - 1] + grid[split]) / 2))
 
 
 def test_change_point_is_on_the_log_step_axis():
