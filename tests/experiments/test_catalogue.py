@@ -21,6 +21,12 @@ COVERED_ELSEWHERE = {
     "zhao_pruning_depth": "tests/experiments/test_zhao_entries.py",
     "oinfo_weight_decay": "tests/experiments/test_oinfo_entries.py",
     "oinfo_subnetwork": "tests/experiments/test_oinfo_entries.py",
+    "layerwise_sigmoidal_vs_exponential": "tests/experiments/test_layerwise_entries.py",
+    "layerwise_stage_like": "tests/experiments/test_layerwise_entries.py",
+    "layerwise_lazy_rich": "tests/experiments/test_layerwise_entries.py",
+    "layerwise_grokking_control": "tests/experiments/test_layerwise_entries.py",
+    "liu_class_effective": "tests/experiments/test_layerwise_entries.py",
+    "layerwise_emergence": "tests/experiments/test_layerwise_entries.py",
 }
 ENTRIES = {entry.name: entry for entry in list_reproductions()}
 
