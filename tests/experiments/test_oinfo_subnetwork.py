@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny_config_data
 
 import grokscope
 from grokscope.config import parse_config
@@ -12,6 +11,7 @@ from grokscope.errors import ConfigError
 from grokscope.experiments.oinfo import condition_of
 from grokscope.experiments.oinfo_subnetwork import keep_hidden_neurons, replay
 from grokscope.runner import Experiment
+from tests.conftest import tiny_config_data
 
 
 def test_masked_neurons_are_silent_and_stay_frozen_while_the_others_train():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
-from tests.conftest import tiny_config_data
 
 import grokscope
 from grokscope.config import RunConfig, parse_config
 from grokscope.probes.base import ProbeContext, build_probe, untouched
 from grokscope.runner import Experiment
+from tests.conftest import tiny_config_data
 
 
 def tiny_experiment(**overrides) -> Experiment:

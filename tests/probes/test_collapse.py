@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import tiny_config_data
-from tests.probes.helpers import assert_training_unchanged, measure, tiny_experiment
 
 from grokscope.config import parse_config
 from grokscope.errors import ConfigError
 from grokscope.measures.collapse import neural_collapse
+from tests.conftest import tiny_config_data
+from tests.probes.helpers import assert_training_unchanged, measure, tiny_experiment
 
 
 def test_probe_measures_the_last_hidden_layer():

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from tests.probes.helpers import measure, tiny_experiment
 from torch import nn
 
 from grokscope.errors import ConfigError
@@ -15,6 +14,7 @@ from grokscope.probes.base import ProbeContext, untouched
 from grokscope.probes.embedding import Embedding, EmbeddingSpec
 from grokscope.tasks.arithmetic import ModularArithmeticSpec, build_modular_arithmetic
 from grokscope.train.objective import Objective
+from tests.probes.helpers import measure, tiny_experiment
 
 
 class EllipseAdder(TracedModel):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.conftest import tiny_config_data
-from tests.probes.helpers import assert_training_unchanged, measure, tiny_experiment
 
 from grokscope.config import parse_config
 from grokscope.errors import ConfigError
 from grokscope.measures.oinfo import layer_oinfo
+from tests.conftest import tiny_config_data
+from tests.probes.helpers import assert_training_unchanged, measure, tiny_experiment
 
 
 def test_probe_reports_the_pipeline_on_the_first_hidden_layer():

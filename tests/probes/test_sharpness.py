@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny_config_data
-from tests.probes.helpers import assert_training_unchanged, measure, tiny_experiment
 
 from grokscope.config import parse_config
+from tests.conftest import tiny_config_data
+from tests.probes.helpers import assert_training_unchanged, measure, tiny_experiment
 
 
 def full_hessian(experiment) -> torch.Tensor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.conftest import tiny_config_data
 
 import grokscope
 from grokscope.config import parse_config
@@ -15,6 +14,7 @@ from grokscope.probes.base import ProbeContext, build_probe, eval_mode
 from grokscope.probes.batchnorm import batch_norm_modules
 from grokscope.probes.chain import chain_layers
 from grokscope.runner import Experiment
+from tests.conftest import tiny_config_data
 
 ZHAO_PROBES = [
     {"name": "lmap"},

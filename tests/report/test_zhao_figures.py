@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.probes.test_zhao_probes import ZHAO_PROBES, digits_config
 
 import grokscope
 from grokscope.report import RUN_FIGURES
 from grokscope.report.zhao import before_after, pick_steps
+from tests.probes.test_zhao_probes import ZHAO_PROBES, digits_config
 
 FIGURES = ["rpd_gradient", "rpd_curves", "basins", "lmap_pruning", "projection", "geometry"]
 

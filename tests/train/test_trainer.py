@@ -6,7 +6,6 @@ from typing import Literal
 import numpy as np
 import pytest
 import torch
-from tests.conftest import tiny_config_data
 from torch import nn
 
 import grokscope
@@ -14,6 +13,7 @@ from grokscope.config import parse_config
 from grokscope.models.base import MODELS, LayerRecord, ModelSpec, Trace, TracedModel
 from grokscope.probes.base import PROBES, Probe, ProbeContext, ProbeSpec
 from grokscope.runner import Experiment
+from tests.conftest import tiny_config_data
 
 
 class DropoutNetSpec(ModelSpec):

@@ -1,7 +1,21 @@
 """Probes: thin adapters that run measures on a model during training, registered by name."""
 
-from grokscope.probes import basic, collapse, effective, embedding, layerwise, llc, ntk, oinfo, rqi, sharpness
-from grokscope.probes import basins, batchnorm, geometry, modes  # Zhao framework (SPEC.md sec. 1)
+from grokscope.probes import (  # Zhao framework (SPEC.md sec. 1)
+    basic,
+    basins,
+    batchnorm,
+    collapse,
+    effective,
+    embedding,
+    geometry,
+    layerwise,
+    llc,
+    modes,
+    ntk,
+    oinfo,
+    rqi,
+    sharpness,
+)
 from grokscope.probes.base import (
     PROBES,
     Probe,
