@@ -320,7 +320,7 @@ def run_figures(run: Run, out: Path, targets: Sequence[int]) -> list[tuple[str, 
     drawn = []
     for name, function in RUN_FIGURES.items():
         written = function(view if name in CHECKPOINT_FIGURES else run, out)
-        caption = (function.__doc__ or name).strip().split("\n\n")[0].replace("\n", " ")
+        caption = (function.__doc__ or name).strip().split("\n\n")[0].replace("\n", " ").replace("``", "")
         for path in written:
             if path.suffix == ".png":
                 drawn.append((name, caption, path))
