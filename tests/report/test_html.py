@@ -149,6 +149,8 @@ def test_lead_table_of_a_run_over_the_whole_series_and_from_the_fit_step(tmp_pat
     assert norm[1] < 100  # whole series: the jump at the fit step
     assert abs(int(norm[5]) - 100) <= 10  # from the fit step on: 100 steps ahead
     assert [row[0] for row in rows][-1] == "control/late"  # most ahead first
+    page = run_report(tmp_path / "run").read_text()  # a folder whose config.yaml is only a name
+    assert "What moves before the test accuracy" in page and "norm/total" in page
 
 
 def test_key_checkpoints_and_nearest_stored_steps():

@@ -73,7 +73,8 @@ def plot_run(run: Run, path: Path) -> list[Path]:
         else:
             _mark_steps(axis, summary, "gray")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:  # a regression run has no accuracy curves
+            axis.legend(fontsize=8)
     figure.suptitle(f"{run.path.name}: phase {summary.get('phase', '?')}, status {summary.get('status', '?')}")
     return save(figure, path)
 

@@ -39,7 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from grokscope.analysis.leadtime import ONSET_COLUMN, change_point, fit_step, run_leads
-from grokscope.errors import RunFolderError
+from grokscope.errors import GrokscopeError, RunFolderError
 from grokscope.report.figures import COLORS, plt
 from grokscope.report.registry import RUN_FIGURES
 from grokscope.runner import Run, open_run
@@ -313,6 +313,14 @@ def lead_rows(run: Run, threshold: float = 0.9) -> tuple[float | None, float | N
     return float(whole["onset_step"].iloc[0]), onset_after, rows
 
 
+def phase_threshold(run: Run) -> float:
+    """The run's ``analysis.phase_threshold`` (0.9 when its stored config no longer parses)."""
+    try:
+        return float(run.config.analysis.phase_threshold)
+    except GrokscopeError:
+        return 0.9
+
+
 def run_figures(run: Run, out: Path, targets: Sequence[int]) -> list[tuple[str, str, Path]]:
     """Draw every registered figure into ``out`` (PNG and SVG); those in ``CHECKPOINT_FIGURES``
     from the stored arrays nearest ``targets``. Returns (name, caption, PNG path) of each."""
@@ -356,7 +364,7 @@ def run_report(run: Run | str | Path, out: Path | None = None, figures: Path | N
                 "(one L2 breakpoint on the log-step axis, grokscope.analysis.leadtime).",
             )
         )
-    onset, onset_after, rows = lead_rows(run, run.config.analysis.phase_threshold)
+    onset, onset_after, rows = lead_rows(run, phase_threshold(run))
     if rows:
         parts.append('<h2 id="leads">What moves before the test accuracy</h2>')
         after = f"; from the fit step on: step {round(onset_after)}" if onset_after is not None else ""
