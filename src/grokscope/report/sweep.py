@@ -109,7 +109,8 @@ def grid(sweep: SweepResult, column: str | None = None) -> tuple[list[Any], list
 
 
 def _label(key: str, keys: list[str]) -> str:
-    return short_keys(keys)[key]
+    """Axis title: the full dotted key (``optimizer.groups.decoder.lr``); legends use short keys."""
+    return key
 
 
 def _ticks(axis, xs: list[Any], ys: list[Any]) -> None:
@@ -172,7 +173,9 @@ def plot_phase_diagram(sweep: SweepResult, path: Path) -> list[Path]:
         if SEED_AXIS in sweep.axes
         else ""
     )
-    axis.set_title(f"{sweep.name}: phases{seeds} (text: steps to generalize)", fontsize=10)
+    budget = pd.to_numeric(table.get("step"), errors="coerce").max() if "step" in table else None
+    budget_text = f", {budget:.3g} steps" if budget is not None and budget == budget else ""
+    axis.set_title(f"{sweep.name}: phases{seeds}{budget_text} (text: steps to generalize)", fontsize=10)
     return save(figure, path)
 
 
@@ -224,7 +227,7 @@ def plot_steps_vs_axis(
                 positions.append(x if numeric else i)
                 means.append(float(steps.mean()))
                 stds.append(float(steps.std(ddof=0)))
-        label = "" if value is None else f"{_label(others[0], axes)}={format_value(value)}"
+        label = "" if value is None else f"{short_keys(axes)[others[0]]}={format_value(value)}"
         label += f" ({missing} never)" if missing else ""
         axis.errorbar(
             positions, means, yerr=stds, marker="o", capsize=3, color=COLORS[n % len(COLORS)], label=label or None
