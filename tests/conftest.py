@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 # Test models are tiny: one thread each is faster than two threads contending for 2 cores, and
@@ -39,3 +41,21 @@ def tiny_config() -> RunConfig:
 def _deterministic_torch():
     torch.use_deterministic_algorithms(False)
     yield
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
+    """``cli("run", path, ...)`` runs the command line in-process: (exit code, stdout, stderr)."""
+    from grokscope.cli import main
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["grokscope", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke

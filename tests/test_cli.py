@@ -7,19 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grokscope.cli import main
 from tests.conftest import tiny_config_data
-
-
-def invoke(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["grokscope", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def write_config(tmp_path: Path, **overrides) -> Path:
@@ -37,10 +25,10 @@ def write_config(tmp_path: Path, **overrides) -> Path:
         ({"model": {"activation": "swish"}}, "model.activation = 'swish'"),
     ],
 )
-def test_invalid_configs_exit_2_with_one_line_and_write_nothing(tmp_path, monkeypatch, capsys, overrides, expected):
+def test_invalid_configs_exit_2_with_one_line_and_write_nothing(tmp_path, cli, overrides, expected):
     config = write_config(tmp_path, **overrides)
     out = tmp_path / "run"
-    code, _, err = invoke(monkeypatch, capsys, "run", str(config), "--out", str(out))
+    code, _, err = cli("run", str(config), "--out", str(out))
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and expected in err and "Traceback" not in err
     assert not out.exists()
@@ -59,35 +47,35 @@ def test_config_error_from_a_real_process_has_no_traceback(tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
 
-def test_run_show_ls_report_and_refusal_to_overwrite(tmp_path, monkeypatch, capsys):
+def test_run_show_ls_report_and_refusal_to_overwrite(tmp_path, cli):
     config = write_config(tmp_path, training={"steps": 30})
     out = tmp_path / "runs" / "tiny"
-    code, stdout, _ = invoke(monkeypatch, capsys, "run", str(config), "--out", str(out), "-q")
+    code, stdout, _ = cli("run", str(config), "--out", str(out), "-q")
     assert code == 0 and "finished" in stdout
-    code, _, err = invoke(monkeypatch, capsys, "run", str(config), "--out", str(out), "-q")
+    code, _, err = cli("run", str(config), "--out", str(out), "-q")
     assert code == 2 and "already holds a run" in err
-    code, stdout, _ = invoke(monkeypatch, capsys, "show", str(out))
+    code, stdout, _ = cli("show", str(out))
     assert code == 0 and "test/acc" in stdout
-    code, stdout, _ = invoke(monkeypatch, capsys, "ls", str(tmp_path / "runs"))
+    code, stdout, _ = cli("ls", str(tmp_path / "runs"))
     assert code == 0 and "tiny" in stdout
-    code, stdout, _ = invoke(monkeypatch, capsys, "report", str(out))
+    code, stdout, _ = cli("report", str(out))
     assert code == 0 and (out / "report" / "curves.png").is_file() and (out / "report" / "curves.svg").is_file()
-    code, _, err = invoke(monkeypatch, capsys, "show", str(tmp_path / "nothing"))
+    code, _, err = cli("show", str(tmp_path / "nothing"))
     assert code == 2 and "not a run folder" in err
 
 
-def test_init_prints_a_config_that_runs(tmp_path, monkeypatch, capsys):
-    code, stdout, _ = invoke(monkeypatch, capsys, "init")
+def test_init_prints_a_config_that_runs(tmp_path, cli):
+    code, stdout, _ = cli("init")
     assert code == 0 and "name: modular_arithmetic" in stdout and "#" in stdout
     assert yaml.safe_load(stdout)["optimizer"]["lr"] == 0.03
-    code, stdout, _ = invoke(monkeypatch, capsys, "init", "--list")
+    code, stdout, _ = cli("init", "--list")
     assert code == 0 and "modadd" in stdout
-    code, _, err = invoke(monkeypatch, capsys, "init", "nonexistent")
+    code, _, err = cli("init", "nonexistent")
     assert code == 2 and "preset 'nonexistent' unknown" in err
 
 
-def test_reproduce_lists_the_catalogue_and_rejects_unknown_names(monkeypatch, capsys):
-    code, stdout, _ = invoke(monkeypatch, capsys, "reproduce", "--list")
+def test_reproduce_lists_the_catalogue_and_rejects_unknown_names(cli):
+    code, stdout, _ = cli("reproduce", "--list")
     assert code == 0 and "demo_weight_d" in stdout
-    code, _, err = invoke(monkeypatch, capsys, "reproduce", "no_such_claim")
+    code, _, err = cli("reproduce", "no_such_claim")
     assert code == 2 and "reproduction 'no_such_claim' unknown" in err

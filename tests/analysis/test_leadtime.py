@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -147,28 +146,17 @@ def test_leadtime_writes_csv_markdown_and_figure(tmp_path):
         leadtime(tmp_path / "sweep", threshold=1.5)
 
 
-def test_cli_leadtime_prints_the_table_and_bad_input_exits_2(tmp_path, monkeypatch, capsys):
-    from grokscope.cli import main
+def test_cli_leadtime_prints_the_table_and_bad_input_exits_2(tmp_path, cli):
 
     metrics = constructed_metrics(2000)
     write_run(tmp_path / "runs" / "a", metrics.assign(**{"train/acc": sigmoid(metrics["step"].to_numpy(), 30, 3)}))
 
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["grokscope", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    code, out, _ = invoke("leadtime", str(tmp_path / "runs"), "--out", str(tmp_path / "lt"))
+    code, out, _ = cli("leadtime", str(tmp_path / "runs"), "--out", str(tmp_path / "lt"))
     assert code == 0
     assert "norm/total" in out
     assert (tmp_path / "lt" / "leadtime.csv").is_file()
-    code, out, _ = invoke("leadtime", str(tmp_path / "runs"), "--window", "fit", "--out", str(tmp_path / "lt"))
+    code, out, _ = cli("leadtime", str(tmp_path / "runs"), "--window", "fit", "--out", str(tmp_path / "lt"))
     assert code == 0 and (tmp_path / "lt" / "leadtime_fit.md").is_file()
-    code, _, err = invoke("leadtime", str(tmp_path / "nothing"))
+    code, _, err = cli("leadtime", str(tmp_path / "nothing"))
     assert code == 2
     assert err.strip().count("\n") == 0 and "no such folder" in err

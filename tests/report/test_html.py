@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -216,25 +215,14 @@ def test_sweep_report_has_the_phase_diagram_and_links_to_cells(tmp_path):
         assert (path.parent / link).is_file()
 
 
-def test_cli_report_writes_the_html_and_a_missing_folder_exits_2(tmp_path, monkeypatch, capsys):
-    from grokscope.cli import main
+def test_cli_report_writes_the_html_and_a_missing_folder_exits_2(tmp_path, cli):
 
     tiny_run(tmp_path / "run", probes=[{"name": "loss_accuracy"}])
 
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["grokscope", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    code, out, _ = invoke("report", str(tmp_path / "run"))
+    code, out, _ = cli("report", str(tmp_path / "run"))
     assert code == 0
     assert (tmp_path / "run" / "report.html").is_file()
     assert "report.html" in out
-    code, _, err = invoke("report", str(tmp_path / "missing"))
+    code, _, err = cli("report", str(tmp_path / "missing"))
     assert code == 2
     assert err.count("\n") == 1 and "missing" in err

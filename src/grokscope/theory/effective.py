@@ -71,16 +71,21 @@ def integrate_effective(E0, A, t) -> np.ndarray:
     """Gradient flow of the raw embeddings on l_eff (scipy DOP853); E(t) (T, p, d)."""
     E0 = np.asarray(E0, dtype=float)
     E0 = E0[:, None] if E0.ndim == 1 else E0
-    shape = E0.shape
+    return _gradient_flow(lambda E: effective_gradient(E, A), E0, t, rtol=1e-11, atol=1e-13)
+
+
+def _gradient_flow(gradient, X0: np.ndarray, t, rtol: float, atol: float) -> np.ndarray:
+    """``dX/dt = -gradient(X)`` from ``X0`` with scipy's DOP853, evaluated at ``t``; (T, *X0.shape)."""
+    shape = X0.shape
     t = np.asarray(t, dtype=float)
     solution = solve_ivp(
-        lambda _, y: -effective_gradient(y.reshape(shape), A).ravel(),
+        lambda _, y: -gradient(y.reshape(shape)).ravel(),
         (0.0, t[-1]),
-        E0.ravel(),
+        X0.ravel(),
         method="DOP853",
         t_eval=t,
-        rtol=1e-11,
-        atol=1e-13,
+        rtol=rtol,
+        atol=atol,
     )
     if not solution.success:
         raise RuntimeError(f"effective-theory integration failed: {solution.message}")
@@ -200,19 +205,6 @@ def integrate_class_effective(F0, labels, t) -> np.ndarray:
     fig. 19): ``df_x/dt = -dl_eff/df_x`` (eq. 33) from ``F0`` (N, d); F(t) (T, N, d). The flow is
     orthogonal to F (scale invariance), so ``Z = sum |f_x|^2`` is conserved, and same-class
     representations collapse to their class means."""
-    F0 = np.asarray(F0, dtype=float)
     labels = np.asarray(labels)
-    shape = F0.shape
-    t = np.asarray(t, dtype=float)
-    solution = solve_ivp(
-        lambda _, y: -class_effective_gradient(y.reshape(shape), labels).ravel(),
-        (0.0, t[-1]),
-        F0.ravel(),
-        method="DOP853",
-        t_eval=t,
-        rtol=1e-10,
-        atol=1e-12,
-    )
-    if not solution.success:
-        raise RuntimeError(f"class effective-theory integration failed: {solution.message}")
-    return solution.y.T.reshape(len(t), *shape)
+    F0 = np.asarray(F0, dtype=float)
+    return _gradient_flow(lambda F: class_effective_gradient(F, labels), F0, t, rtol=1e-10, atol=1e-12)
