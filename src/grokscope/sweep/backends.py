@@ -175,7 +175,11 @@ def _ray(
     started_here = not ray.is_initialized()
     if started_here:
         if address is not None:
-            ray.init(address=address, log_to_driver=False)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError) as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise ConfigError(f"address = {address!r}: no Ray cluster to connect to ({reason})") from None
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
