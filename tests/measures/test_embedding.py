@@ -10,6 +10,7 @@ import torch
 from grokscope.measures.embedding import (
     effective_dimension,
     explained_variance_entropy,
+    fourier_concentration,
     pca,
     project,
     reconstruct,
@@ -74,3 +75,29 @@ def test_reconstruct_with_all_components_is_identity_and_keeps_shape():
     one = reconstruct(table, basis, 1)
     singular = torch.linalg.svdvals((one - one.mean(dim=0)).reshape(7, -1).double())
     assert singular[1] < 1e-5 * singular[0]  # rank one
+
+
+@pytest.mark.parametrize("p, k", [(53, 1), (53, 17), (12, 6), (10, 3)])
+def test_fourier_concentration_of_a_ring_is_one_at_its_frequency(p, k):
+    # the ring of Liu fig. 1: token t at angle 2 pi k t / p, rotated, scaled and shifted
+    t = torch.arange(p, dtype=torch.float64)
+    ring = torch.stack([(2 * math.pi * k * t / p).cos(), (2 * math.pi * k * t / p).sin()], dim=1)
+    coordinates = 4.0 * ring @ rotation(2, seed=3).T + 2.0
+    share, frequency = fourier_concentration(coordinates)
+    assert share == pytest.approx(1.0, abs=1e-12)
+    assert frequency == k
+    # a frequency above p / 2 is the same frequency as p - k
+    assert fourier_concentration(ring.flip(1) * torch.tensor([1.0, -1.0]))[1] == k
+
+
+def test_fourier_concentration_of_two_frequencies_and_of_noise():
+    p = 53
+    t = torch.arange(p, dtype=torch.float64)
+    # power 1 at frequency 5 and power 4 at frequency 9 (amplitudes 1 and 2): share 4/5 at 9
+    two = torch.stack([(2 * math.pi * 5 * t / p).cos(), 2 * (2 * math.pi * 9 * t / p).cos()], dim=1)
+    share, frequency = fourier_concentration(two)
+    assert share == pytest.approx(0.8, abs=1e-12)
+    assert frequency == 9
+    noise = torch.randn(p, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert fourier_concentration(noise)[0] < 0.25
+    assert math.isnan(fourier_concentration(torch.ones(p, 2))[0])

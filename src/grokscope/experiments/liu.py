@@ -280,3 +280,132 @@ def class_structure(runs: dict[str, Run], out: Path, smoke: bool) -> dict[str, A
         numbers[f"{label}_within_end"] = end
     plot_class_structure(path, labels, times, within, runs, structure, out / "figure.png")
     return numbers
+
+
+@dataclass
+class EmbeddingTimeline:
+    """One transformer run on modular addition, summarized as in Liu figs. 1 and 7 (left)."""
+
+    label: str
+    fit_step: float  # first step with train accuracy >= 0.9 (inf if never)
+    generalization_step: float  # first step with test accuracy >= 0.9 (inf if never)
+    init_step: int
+    before_step: int  # the stored step nearest the fit step (memorized, not yet generalized)
+    end_step: int
+    ring_init: float  # Fourier concentration of the first two PCs (own PCA) at init
+    ring_before: float
+    ring_end: float
+    ring_at_generalization: float  # at the first stored step >= the generalization step
+    ring_init_on_final: float  # the initial table on the final first two PCs (app. K)
+    dim_init: float  # effective dimension exp(S)
+    dim_peak: float  # its highest value up to the generalization step (or the end)
+    dim_at_generalization: float
+    dim_end: float
+
+    @property
+    def dim_drop(self) -> float:
+        """Relative fall of exp(S) from its peak to the end."""
+        return (self.dim_peak - self.dim_end) / self.dim_peak
+
+    @property
+    def drop_after_generalization(self) -> float:
+        """Share of that fall that happens after the generalization step (nan without a fall)."""
+        fall = self.dim_peak - self.dim_end
+        return (self.dim_at_generalization - self.dim_end) / fall if fall > 0 else math.nan
+
+
+def top_two_ring(table: np.ndarray, basis_table: np.ndarray | None = None) -> float:
+    """Fourier concentration (``measures.embedding.fourier_concentration``) of ``table`` on the
+    first two principal axes of ``basis_table`` (its own when None): 1 for Liu's ring."""
+    import torch
+
+    from grokscope.measures.embedding import fourier_concentration, pca, project
+
+    own = torch.from_numpy(table)
+    basis = pca(own if basis_table is None else torch.from_numpy(basis_table))
+    return fourier_concentration(project(own, basis, 2))[0]
+
+
+def embedding_timeline(label: str, run: Run) -> EmbeddingTimeline:
+    from grokscope.report.embedding import stored_tables
+
+    summary = run.summary
+    fit = summary.get("fit_step")
+    generalization = summary.get("generalization_step")
+    fit = math.inf if fit is None else float(fit)
+    generalization = math.inf if generalization is None else float(generalization)
+    tables = stored_tables(run)
+    steps = np.array(sorted(tables))
+    before = int(steps[np.argmin(np.abs(steps - (fit if math.isfinite(fit) else steps[-1])))])
+    frame = run.metrics[["step", "embedding/effective_dim"]].dropna()
+    dim_steps, dims = frame["step"].to_numpy(), frame["embedding/effective_dim"].to_numpy()
+    until = dim_steps <= (generalization if math.isfinite(generalization) else dim_steps[-1])
+    at_generalization = dims[until][-1]
+    return EmbeddingTimeline(
+        label=label,
+        fit_step=fit,
+        generalization_step=generalization,
+        init_step=int(steps[0]),
+        before_step=before,
+        end_step=int(steps[-1]),
+        ring_init=top_two_ring(tables[steps[0]]),
+        ring_before=top_two_ring(tables[before]),
+        ring_end=top_two_ring(tables[steps[-1]]),
+        ring_at_generalization=top_two_ring(
+            tables[int(steps[min(np.searchsorted(steps, generalization), len(steps) - 1)])]
+        )
+        if math.isfinite(generalization)
+        else math.nan,
+        ring_init_on_final=top_two_ring(tables[steps[0]], tables[steps[-1]]),
+        dim_init=float(dims[0]),
+        dim_peak=float(dims[until].max()),
+        dim_at_generalization=float(at_generalization),
+        dim_end=float(dims[-1]),
+    )
+
+
+def transformer_embeddings(runs: dict[str, Run], out: Path, smoke: bool) -> dict[str, Any]:
+    """Liu figs. 1 and 7 (left): a transformer's embeddings on modular addition on their first two
+    principal components before and after generalization, and their effective dimension exp(S)
+    over training. The ring of fig. 1 is read as the Fourier concentration of the two PC
+    coordinates over the token index (1: a ring ordered by k t mod p; ~0.1 for p = 53 without
+    structure). Numbers (medians over runs): ``grokked`` (share of runs reaching test accuracy
+    0.9), ``ring_before`` / ``ring_end`` (after memorization / at the end), ``ring_init_on_final``
+    (app. K), ``dim_drop`` (relative fall of exp(S) from its peak up to generalization to the end)
+    and ``drop_after`` (share of that fall after the generalization step)."""
+    import json
+
+    from grokscope.report.embedding import plot_transformer_embeddings
+
+    rows = [embedding_timeline(label, run) for label, run in runs.items()]
+    (out / "embedding_timelines.json").write_text(
+        json.dumps(
+            [{**asdict(r), "dim_drop": r.dim_drop, "drop_after": r.drop_after_generalization} for r in rows], indent=1
+        )
+    )
+    plot_transformer_embeddings(
+        rows, runs, rows[0].label, out / "figure.png", title="Liu transformer on a + b mod 53: embedding geometry"
+    )
+
+    def median(values: list[float]) -> float:
+        known = [v for v in values if not math.isnan(v)]
+        return float(np.median(known)) if known else math.nan
+
+    return {
+        "grokked": float(np.mean([math.isfinite(r.generalization_step) for r in rows])),
+        "ring_init": median([r.ring_init for r in rows]),
+        "ring_before": median([r.ring_before for r in rows]),
+        "ring_end": median([r.ring_end for r in rows]),
+        "ring_at_generalization": median([r.ring_at_generalization for r in rows]),
+        "ring_init_on_final": median([r.ring_init_on_final for r in rows]),
+        "dim_init": median([r.dim_init for r in rows]),
+        "dim_peak": median([r.dim_peak for r in rows]),
+        "dim_end": median([r.dim_end for r in rows]),
+        "dim_rise": median([r.dim_peak / r.dim_init - 1 for r in rows]),
+        "dim_drop": median([r.dim_drop for r in rows]),
+        "drop_after": median([r.drop_after_generalization for r in rows]),
+        "delay_ratio": median(
+            [r.generalization_step / r.fit_step if math.isfinite(r.fit_step) else math.nan for r in rows]
+        ),
+        "runs": len(rows),
+    }

@@ -10,7 +10,12 @@ sigma_i of variance they explain. Then
 - ``project(E, pca, n)``: coordinates of any table (e.g. the embeddings at initialization) on the
   first n axes of a PCA (e.g. the final one, Liu fig. 21 right);
 - ``reconstruct(E, pca, n)``: E projected onto the first n axes and mapped back, the embeddings
-  Liu fig. 22 evaluates the network with.
+  Liu fig. 22 evaluates the network with;
+- ``fourier_concentration(coordinates)``: for tokens 0..p-1 in order (modular arithmetic), the
+  share of the non-constant Fourier power over the token index at the strongest frequency,
+  summed over the coordinate columns: 1 for the ring ``(cos 2 pi k t / p, sin 2 pi k t / p)``
+  of Liu fig. 1 (any k, rotation or scale), about 2 / p per frequency for unstructured
+  coordinates (the largest of p / 2 such shares: ~0.1 at p = 53).
 
 References: Liu et al. (2022), sec. 4.2, fig. 7, appendix K (figs. 21, 22).
 """
@@ -72,3 +77,19 @@ def reconstruct(table: torch.Tensor, basis: PCA, n: int) -> torch.Tensor:
     ``mean + (E - mean) V_n^T V_n``, in the table's shape and dtype."""
     back = basis.mean + project(table, basis, n) @ basis.axes[:n]
     return back.reshape(table.shape).to(table.dtype)
+
+
+def fourier_concentration(coordinates: torch.Tensor) -> tuple[float, int]:
+    """(share, frequency): the share of the non-constant Fourier power of ``coordinates``
+    (n_tokens, k), taken over the token index and summed over the k columns, that lies at its
+    strongest frequency f (1 <= f <= n_tokens // 2; f and n_tokens - f are one frequency)."""
+    x = coordinates.detach().double().reshape(coordinates.shape[0], -1)
+    n = x.shape[0]
+    power = torch.fft.fft(x - x.mean(dim=0), dim=0).abs().pow(2).sum(dim=1)  # (n,)
+    frequencies = torch.arange(1, n // 2 + 1)
+    per_frequency = power[frequencies] + torch.where(frequencies == n - frequencies, 0.0, power[n - frequencies])
+    total = per_frequency.sum()
+    if total <= 0:
+        return float("nan"), 0
+    best = int(per_frequency.argmax())
+    return float(per_frequency[best] / total), int(frequencies[best])

@@ -3,12 +3,13 @@ training and the embeddings on principal components before and after training.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from grokscope.measures.embedding import pca, project
+from grokscope.measures.embedding import fourier_concentration, pca, project
 from grokscope.report.figures import COLORS, plt, save
 from grokscope.report.registry import run_figure
 from grokscope.runner import Run
@@ -78,3 +79,52 @@ def embedding_figure(run: Run, out: Path) -> list[Path]:
     figure.suptitle(f"{run.path.name}: embedding geometry")
     figure.tight_layout()
     return save(figure, out / "embedding.png")
+
+
+def plot_transformer_embeddings(
+    rows: Sequence, runs: dict[str, Run], shown: str, path: Path, title: str = ""
+) -> list[Path]:
+    """Liu fig. 1 and fig. 7 (left) over runs (``experiments.liu.EmbeddingTimeline``): effective
+    dimension exp(S) of every run over training with its generalization step (dashed) and test
+    accuracy (thin), then the embeddings of run ``shown`` on their own first two PCs at
+    initialization, after memorization and at the end, and the initial ones on the final PCs
+    (appendix K); each panel's title gives the Fourier concentration of its two coordinates."""
+    figure, axes = plt.subplots(1, 5, figsize=(24, 4.6))
+    twin = axes[0].twinx()
+    for index, row in enumerate(rows):
+        color = COLORS[index % len(COLORS)]
+        frame = runs[row.label].metrics
+        dims = frame[["step", "embedding/effective_dim"]].dropna()
+        dims = dims[dims["step"] >= 1]
+        axes[0].plot(dims["step"], dims["embedding/effective_dim"], color=color, label=f"{row.label} exp(S)")
+        acc = frame[["step", "test/acc"]].dropna()
+        acc = acc[acc["step"] >= 1]
+        twin.plot(acc["step"], acc["test/acc"], color=color, linewidth=0.8, alpha=0.5)
+        if np.isfinite(row.generalization_step):
+            axes[0].axvline(row.generalization_step, color=color, linestyle="--", linewidth=1)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("effective dimension exp(S) (thick)")
+    twin.set_ylabel("test accuracy (thin); dashed: test acc >= 0.9")
+    twin.set_ylim(-0.02, 1.02)
+    axes[0].grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    row = next(r for r in rows if r.label == shown)
+    tables = stored_tables(runs[shown])
+    final = torch.from_numpy(tables[row.end_step])
+    final_basis = pca(final)
+    panels = [
+        (row.init_step, None, "initialization"),
+        (row.before_step, None, "memorized, before generalization"),
+        (row.end_step, None, "end"),
+        (row.init_step, final_basis, "initialization on the final PCs"),
+    ]
+    for axis, (step, basis, what) in zip(axes[1:], panels):
+        table = torch.from_numpy(tables[step])
+        coordinates = project(table, basis if basis is not None else pca(table), 2).numpy()
+        share, frequency = fourier_concentration(torch.from_numpy(coordinates))
+        scatter_tokens(axis, coordinates, f"{shown} step {step}: {what}\nFourier share {share:.2f} (k = {frequency})")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return save(figure, path)
