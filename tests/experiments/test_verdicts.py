@@ -29,13 +29,21 @@ def _entry(folder, name, smoke):
     plt.close(figure)
 
 
+def test_minutes_come_from_the_catalogue_entry():
+    from grokscope.experiments.catalog import load_reproduction
+    from grokscope.experiments.verdicts import _minutes
+
+    expected = load_reproduction("demo_weight_decay").expected_minutes
+    assert _minutes({"name": "demo_weight_decay", "wall_seconds": 1.0}) == f"{expected:g}"
+
+
 def test_table_lists_full_verdicts_with_numbers_and_scaled_thumbnails(tmp_path):
     _entry(tmp_path / "runs" / "full", "full_entry", smoke=False)
     _entry(tmp_path / "runs" / "small", "smoke_entry", smoke=True)
     table = verdict_table(tmp_path / "runs", tmp_path / "docs", link_base=tmp_path)
     lines = table.strip().splitlines()
     assert len(lines) == 3 and "smoke_entry" not in table
-    assert "`x < y`: x = 1, y = -" in lines[2] and "**holds**" in lines[2] and "1.5 min" in lines[2]
+    assert "`x < y`: x = 1, y = -" in lines[2] and "**holds**" in lines[2] and "| 1.5 |" in lines[2]
     assert "a \\| b" in lines[2] and "![full_entry](docs/full_entry.png)" in lines[2]
     with Image.open(tmp_path / "docs" / "full_entry.png") as image:
         assert image.size == (480, 240)
