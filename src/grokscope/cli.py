@@ -98,15 +98,15 @@ def show(run_folder: Annotated[Path, typer.Argument(help="A run folder.")]) -> N
 @app.command("ls")
 def list_runs(folder: Annotated[Path, typer.Argument(help="Folder to search for runs.")] = Path("runs")) -> None:
     """List the runs under a folder with their status and phase."""
-    from grokscope.store import RunStore
+    from grokscope.store import RunStore, find_run_folders
 
     if not folder.is_dir():
         raise GrokscopeError(f"{folder}: no such folder")
-    paths = sorted(p.parent for p in folder.rglob("config.yaml"))
+    paths = find_run_folders(folder)
     if not paths:
         console.print(f"no runs under {folder}")
         return
-    _print_summaries({str(p.relative_to(folder)) or ".": RunStore(p).summary() for p in paths})
+    _print_summaries({label: RunStore(path).summary() for label, path in paths.items()})
 
 
 @app.command()

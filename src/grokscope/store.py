@@ -56,6 +56,14 @@ def is_run_folder(path: Path) -> bool:
     return (Path(path) / "config.yaml").is_file()
 
 
+def find_run_folders(folder: Path) -> dict[str, Path]:
+    """Every run folder under ``folder`` (itself included), sorted, keyed by its path relative
+    to ``folder`` in POSIX form ("." for ``folder`` itself)."""
+    folder = Path(folder)
+    paths = sorted(p.parent for p in folder.rglob("config.yaml"))
+    return {p.relative_to(folder).as_posix(): p for p in paths}
+
+
 class RunLock:
     """An exclusive, non-blocking lock on a run folder, released when the process dies."""
 

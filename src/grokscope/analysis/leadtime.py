@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from grokscope.analysis.phases import first_step_reaching
 from grokscope.errors import ConfigError, GrokscopeError
 
 ONSET_COLUMN = "test/acc"
@@ -113,9 +114,25 @@ def scalar_columns(metrics: pd.DataFrame) -> list[str]:
     return columns
 
 
-def run_leads(metrics: pd.DataFrame, onset_column: str = ONSET_COLUMN, start: float | None = None) -> pd.DataFrame:
+def change_points(metrics: pd.DataFrame, start: float | None = None) -> dict[str, float]:
+    """``change_point`` of every scalar column over the rows at step >= ``start`` (all rows when
+    None); columns without one (constant, too short) are left out."""
+    if start is not None:
+        metrics = metrics[metrics["step"] >= start]
+    steps = metrics["step"].to_numpy(dtype=float)
+    found = {column: change_point(steps, metrics[column].to_numpy(dtype=float)) for column in scalar_columns(metrics)}
+    return {column: step for column, step in found.items() if step is not None}
+
+
+def run_leads(
+    metrics: pd.DataFrame,
+    onset_column: str = ONSET_COLUMN,
+    start: float | None = None,
+    changes: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """Change point of every scalar column of one run's metrics table against that of
-    ``onset_column``, over the rows at step >= ``start`` (all rows when None).
+    ``onset_column``, over the rows at step >= ``start`` (all rows when None); ``changes``: the
+    ``change_points`` of those rows when already computed.
 
     Rows: ``measure``, ``onset_step`` (change point of ``onset_column``), ``change_step``,
     ``lead_steps`` = onset - change, ``lead_log10`` = log10(onset) - log10(change). Measures
@@ -125,18 +142,13 @@ def run_leads(metrics: pd.DataFrame, onset_column: str = ONSET_COLUMN, start: fl
     columns = ["measure", "onset_step", "change_step", "lead_steps", "lead_log10"]
     if onset_column not in metrics:
         return pd.DataFrame(columns=columns)
-    if start is not None:
-        metrics = metrics[metrics["step"] >= start]
-    steps = metrics["step"].to_numpy(dtype=float)
-    onset = change_point(steps, metrics[onset_column].to_numpy(dtype=float))
+    changes = change_points(metrics, start) if changes is None else changes
+    onset = changes.get(onset_column)
     if onset is None:
         return pd.DataFrame(columns=columns)
     rows = []
-    for column in scalar_columns(metrics):
+    for column, change in changes.items():
         if column == onset_column:
-            continue
-        change = change_point(steps, metrics[column].to_numpy(dtype=float))
-        if change is None:
             continue
         rows.append(
             {
@@ -155,12 +167,11 @@ def reaches(metrics: pd.DataFrame, threshold: float, column: str = ONSET_COLUMN)
     return column in metrics and bool((metrics[column].to_numpy(dtype=float) >= threshold).any())
 
 
-def fit_step(metrics: pd.DataFrame, threshold: float) -> float | None:
+def fit_step(metrics: pd.DataFrame, threshold: float) -> int | None:
     """The first evaluated step whose ``train/acc`` is >= ``threshold`` (None: never, or no column)."""
     if "train/acc" not in metrics:
         return None
-    reached = metrics.loc[metrics["train/acc"] >= threshold, "step"]
-    return float(reached.min()) if len(reached) else None
+    return first_step_reaching(metrics["step"].to_numpy(), metrics["train/acc"].to_numpy(), threshold)
 
 
 def lead_table(runs: Mapping[str, pd.DataFrame], threshold: float = 0.9, window: str = "all") -> pd.DataFrame:
@@ -243,13 +254,6 @@ def plot_leads(table: pd.DataFrame, summary: pd.DataFrame, path: Path, title: st
     return save(figure, path)
 
 
-def find_runs(folder: Path) -> dict[str, Path]:
-    """Every run folder under ``folder`` (itself included), labelled by its relative path."""
-    folder = Path(folder)
-    paths = sorted(p.parent for p in folder.rglob("config.yaml"))
-    return {str(p.relative_to(folder)) or ".": p for p in paths}
-
-
 def output_stem(window: str) -> str:
     """``leadtime`` for the whole series, ``leadtime_fit`` from the fit step on."""
     return "leadtime" if window == "all" else f"leadtime_{window}"
@@ -262,7 +266,7 @@ def leadtime(
     measure), ``leadtime.md`` (the per-measure table) and ``leadtime.png``/``.svg`` into ``out``
     (default ``folder``); ``leadtime_fit.*`` with ``window="fit"`` (see ``lead_table``).
     Returns (per-run table, per-measure summary)."""
-    from grokscope.store import RunStore
+    from grokscope.store import RunStore, find_run_folders
 
     folder = Path(folder)
     if not 0 < threshold <= 1:
@@ -271,7 +275,7 @@ def leadtime(
         raise ConfigError(f"window = {window!r}: unknown; allowed: {', '.join(WINDOWS)}")
     if not folder.is_dir():
         raise GrokscopeError(f"{folder}: no such folder")
-    paths = find_runs(folder)
+    paths = find_run_folders(folder)
     if not paths:
         raise GrokscopeError(f"{folder}: no run folders under it")
     table = lead_table({label: RunStore(path).metrics() for label, path in paths.items()}, threshold, window)

@@ -38,12 +38,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grokscope.analysis.leadtime import ONSET_COLUMN, change_point, fit_step, run_leads
+from grokscope.analysis.leadtime import ONSET_COLUMN, change_points, fit_step, run_leads
 from grokscope.errors import GrokscopeError, RunFolderError
 from grokscope.report.figures import COLORS, plt
 from grokscope.report.registry import RUN_FIGURES
 from grokscope.runner import Run, open_run
-from grokscope.store import is_run_folder
+from grokscope.store import find_run_folders, is_run_folder
 
 REPORT_NAME = "report.html"
 CURVE_COLUMNS = ("train/acc", "test/acc", "train/loss", "test/loss")
@@ -210,13 +210,15 @@ def _spread_evenly(columns: list[str], count: int) -> list[str]:
     return [columns[i] for i in np.linspace(0, len(columns) - 1, count).round().astype(int)]
 
 
-def timeline_figure(run: Run) -> Figure | None:
+def timeline_figure(run: Run, changes: dict[str, float] | None = None) -> Figure | None:
     """Stacked panels on one shared log-step axis: accuracy, loss, then each family of scalar
     measures; fit and generalization steps as vertical lines across all panels; the change point
-    of every series as a triangle on it. None when the run has no metrics at step >= 1."""
+    of every series (``changes``, computed when None) as a triangle on it. None when the run has
+    no metrics at step >= 1."""
     metrics = run.metrics
     if metrics.empty or not (metrics["step"] >= 1).any():
         return None
+    changes = change_points(metrics) if changes is None else changes
     summary = run.summary
     panels: list[tuple[str, list[str]]] = []
     for kind in ("acc", "loss"):
@@ -238,7 +240,7 @@ def timeline_figure(run: Run) -> Figure | None:
             label = column[len(title) :] if column.startswith(title) and column != title else column
             axis.plot(steps, values, color=color, linewidth=1.2, label=label)
             values_all.append(values)
-            found = change_point(steps, values)
+            found = changes.get(column)
             if found is not None:
                 axis.plot([found], [np.interp(found, steps, values)], marker="v", color=color, markersize=6)
         finite = np.concatenate(values_all) if values_all else np.array([])
@@ -289,12 +291,15 @@ LEAD_HEADER = (
 )
 
 
-def lead_rows(run: Run, threshold: float = 0.9) -> tuple[float | None, float | None, list[tuple[Any, ...]]]:
+def lead_rows(
+    run: Run, threshold: float = 0.9, changes: dict[str, float] | None = None
+) -> tuple[float | None, float | None, list[tuple[Any, ...]]]:
     """Change point and lead over the test accuracy of every scalar series, over the whole
-    series and from the fit step on (``analysis.leadtime``, windows ``all`` and ``fit``), most
-    ahead first. Returns (test-accuracy change point, the same from fit, rows)."""
+    series (``changes``: its change points when already computed) and from the fit step on
+    (``analysis.leadtime``, windows ``all`` and ``fit``), most ahead first. Returns
+    (test-accuracy change point, the same from fit, rows)."""
     metrics = run.metrics
-    whole = run_leads(metrics)
+    whole = run_leads(metrics, changes=changes)
     if whole.empty:
         return None, None, []
     start = fit_step(metrics, threshold)
@@ -352,7 +357,8 @@ def run_report(run: Run | str | Path, out: Path | None = None, figures: Path | N
     config = (run.path / "config.yaml").read_text() if (run.path / "config.yaml").is_file() else ""
     parts.append(f"<details><summary>config.yaml</summary><pre>{html.escape(config)}</pre></details>")
     parts.append('<h2 id="timeline">Accuracy, loss and every measure on one step axis</h2>')
-    figure = timeline_figure(run)
+    changes = change_points(metrics)  # one change point per series, for the timeline and the lead table
+    figure = timeline_figure(run, changes)
     if figure is None:
         parts.append("<p>No metrics recorded at step 1 or later.</p>")
     else:
@@ -364,7 +370,7 @@ def run_report(run: Run | str | Path, out: Path | None = None, figures: Path | N
                 "(one L2 breakpoint on the log-step axis, grokscope.analysis.leadtime).",
             )
         )
-    onset, onset_after, rows = lead_rows(run, phase_threshold(run))
+    onset, onset_after, rows = lead_rows(run, phase_threshold(run), changes)
     if rows:
         parts.append('<h2 id="leads">What moves before the test accuracy</h2>')
         after = f"; from the fit step on: step {round(onset_after)}" if onset_after is not None else ""
@@ -439,18 +445,14 @@ def sweep_report(path: str | Path, out: Path | None = None, cells: bool = True) 
     """Write a sweep's report (default ``SWEEP/report.html``): its figures (phase diagram...)
     and a table of cells linking to each cell's report (written first when ``cells`` and
     missing)."""
+    from grokscope.report.sweep import draw_sweep_figures
     from grokscope.sweep import open_sweep
 
     sweep = open_sweep(path)
     out = Path(out) if out is not None else sweep.path / REPORT_NAME
     frame = sweep.table
     parts = []
-    try:
-        from grokscope.report.sweep import draw_sweep_figures
-
-        drawn = [p for p in draw_sweep_figures(sweep, sweep.path / "report") if p.suffix == ".png"]
-    except ImportError:  # the sweep figures are optional here
-        drawn = []
+    drawn = [p for p in draw_sweep_figures(sweep, sweep.path / "report") if p.suffix == ".png"]
     if drawn:
         parts.append('<h2 id="figures">Figures</h2>')
         parts += [img(p.read_bytes(), p.stem, p.stem.replace("_", " ")) for p in drawn]
@@ -474,11 +476,11 @@ def folder_report(folder: str | Path, out: Path | None = None, cells: bool = Tru
     table of the runs linking to their reports; the verdict and main figure of a reproduction
     (``verdict.md``, ``figure.png``) and the lead-time tables and figures when present."""
     folder = Path(folder)
-    paths = sorted(p.parent for p in folder.rglob("config.yaml"))
-    if not paths:
+    found = find_run_folders(folder)
+    if not found:
         raise RunFolderError(f"{folder}: not a run folder, a sweep folder, or a folder holding run folders")
     out = Path(out) if out is not None else folder / REPORT_NAME
-    relative = [p.relative_to(folder).as_posix() for p in paths]
+    relative, paths = list(found), list(found.values())
     links = _cell_reports(folder, relative, cells)
     rows = []
     for rel, path in zip(relative, paths):
