@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
-from grokscope.experiments.catalog import reproduce
 from grokscope.experiments.layerwise import crossing_step, kernel_delay, overlaps, rise_ratio, saturation_windows
 from grokscope.theory.layerwise import diagonal_solution, linear_model_solution
 from grokscope.theory.lazy_rich import NTKPath
@@ -40,31 +38,3 @@ def test_kernel_delay_compares_kernel_half_time_with_loss_half_time():
     assert kernel_delay(late) == pytest.approx(10.0)  # kernel reaches 0.1 at t = 10, loss halves at t = 1
     early = NTKPath(times, np.array([0.0, 0.3, 0.3, 0.3, 0.3]), np.array([1.0, 0.9, 0.4, 0.1, 0.0]))
     assert kernel_delay(early) == pytest.approx(0.5)
-
-
-ENTRIES = {
-    "layerwise_sigmoidal_vs_exponential": ["linear_deviation", "diagonal_deviation", "linear_rise", "diagonal_rise"],
-    "layerwise_stage_like": ["diagonal_overlaps", "diagonal_in_order", "linear_overlaps", "diagonal_deviation"],
-    "layerwise_lazy_rich": ["map_rich_distance", "funnel_delay", "antifunnel_delay", "rich_flow_distance"],
-    "layerwise_grokking_control": [],
-    "liu_class_effective": ["theory_within_end", "theory_z_drift", "default_structure_step"],
-    "layerwise_emergence": ["mlp_order", "layerwise_order", "mlp_skills", "layerwise_theory_deviation"],
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(ENTRIES))
-def test_entry_smoke(name, tmp_path):
-    verdict = reproduce(name, out=tmp_path, smoke=True, progress=False)
-    numbers = json.loads((tmp_path / "verdict.json").read_text())["analysis_numbers"]
-    assert set(ENTRIES[name]) <= set(numbers)
-    assert (tmp_path / "figure.png").is_file() and verdict.smoke
-
-
-def test_random_encoding_is_centred_with_z_equal_to_n():
-    from grokscope.experiments.liu import random_encoding
-
-    F = random_encoding(np.random.default_rng(0).random((50, 8)))
-    assert F.shape == (50, 2)
-    np.testing.assert_allclose(F.mean(axis=0), 0.0, atol=1e-12)
-    assert np.sum(F**2) == pytest.approx(50.0)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
-import pytest
 
-from grokscope.experiments.catalog import reproduce
 from grokscope.experiments.zhao import first_exact_layer, first_step, halfway_step, value_at
 
 METRICS = pd.DataFrame(
@@ -33,21 +30,3 @@ def test_first_exact_layer_allows_the_tolerance():
     last = pd.Series({"x/layer1": 0.5, "x/layer2": 0.985, "x/layer3": 1.0})
     assert first_exact_layer(last, "x/", reference=0.99) == 2
     assert first_exact_layer(last, "x/", reference=1.5) == math.inf
-
-
-ENTRIES = {
-    "zhao_tanh_vs_linear": ["gap_small", "gap_large", "rpd_linear_large", "rpd_tanh_large"],
-    "zhao_rpd_over_training": ["rise", "fall", "peak_step", "final_step"],
-    "zhao_batchnorm_grokking": ["eval_delay", "batch_delay", "fit_step"],
-    "zhao_shallow_grokking": ["sample_growth", "weight_growth", "peak_ratio_layer1", "fall_layer2"],
-    "zhao_pruning_depth": ["lp_first", "lmap_first", "network_test_acc"],
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(ENTRIES))
-def test_zhao_entry_smoke(name, tmp_path):
-    verdict = reproduce(name, out=tmp_path, smoke=True, progress=False)
-    numbers = json.loads((tmp_path / "verdict.json").read_text())["analysis_numbers"]
-    assert set(ENTRIES[name]) <= set(numbers)
-    assert (tmp_path / "figure.png").is_file() and verdict.smoke

@@ -259,9 +259,8 @@ class StackedGroup:
 
     def _adam(self, grads: dict[str, torch.Tensor], factor: float) -> None:
         """torch.optim.AdamW / Adam with torch's fused kernel, one call per distinct (lr, weight
-        decay) over the cells' slices of the stacks: one pass over memory instead of the ten of
-        the operation-by-operation path (``_adam_reference``), whose rounding it matches to an
-        ulp (the fused kernel is torch's ``fused=True`` optimizer)."""
+        decay) over the cells' slices of the stacks: one pass over memory instead of the ten of an
+        operation-by-operation version (the fused kernel is torch's ``fused=True`` optimizer)."""
         step = torch.tensor(float(self.optimizer_steps), dtype=torch.float32)
         if self._fused_batches is None:  # (lr, wd) -> slices of parameters and moments; kept until drop()
             batches: dict[tuple[float, float], list[tuple[str, int]]] = {}
@@ -298,29 +297,6 @@ class StackedGroup:
                 amsgrad=False,
                 maximize=False,
             )
-
-    def _adam_reference(self, grads: dict[str, torch.Tensor], factor: float) -> None:
-        """torch.optim.AdamW / Adam (single-tensor path), on stacks, per-cell lr and decay."""
-        beta1, beta2 = self.defaults["betas"]
-        eps = self.defaults["eps"]
-        step = float(self.optimizer_steps)
-        bias_correction1 = 1 - beta1**step
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        for name in self.names:
-            param, grad = self.params[name], grads[name]
-            exp_avg, exp_avg_sq = self.state[name]["exp_avg"], self.state[name]["exp_avg_sq"]
-            lr = self.lr[name] * factor
-            wd = self.wd[name]
-            if bool((wd != 0).any()):
-                if self.kind == "AdamW":
-                    param.mul_(self._per_cell(1 - lr * wd, param))
-                else:
-                    grad = grad + self._per_cell(wd, param) * param
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-            # addcdiv's kernel computes self + (value * t1) / t2; so do we
-            param.add_(self._per_cell(-(lr / bias_correction1), param) * exp_avg / denom)
 
     def _sgd(self, grads: dict[str, torch.Tensor], factor: float) -> None:
         """torch.optim.SGD (single-tensor path, no dampening), on stacks."""
