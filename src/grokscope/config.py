@@ -4,6 +4,7 @@ allowed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -198,19 +199,39 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     """Read and validate a YAML run config, with ``key.sub=value`` overrides applied first."""
     data = read_yaml(path)
     for assignment in overrides:
-        data = merge(data if isinstance(data, dict) else {}, parse_assignment(assignment))
+        key, value = parse_assignment(assignment)
+        data = set_dotted(data if isinstance(data, dict) else {}, key, value)
     return parse_config(data, source=str(path))
 
 
-def parse_assignment(assignment: str) -> dict[str, Any]:
-    """``"optimizer.lr=0.01"`` -> ``{"optimizer": {"lr": 0.01}}``; the value is read as YAML."""
+def parse_assignment(assignment: str) -> tuple[str, Any]:
+    """``"optimizer.lr=0.01"`` -> ``("optimizer.lr", 0.01)``; the value is read as YAML."""
     key, separator, value = assignment.partition("=")
     if not separator or not key.strip():
         raise ConfigError(f"override = {assignment!r}: expected key=value, e.g. optimizer.lr=0.01")
-    nested: Any = yaml.safe_load(value) if value.strip() else None
-    for part in reversed(key.strip().split(".")):
-        nested = {part: nested}
-    return nested
+    return key.strip(), yaml.safe_load(value) if value.strip() else None
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """A copy of ``data`` with ``key`` (``optimizer.groups.decoder.lr``) set; list items by index."""
+    parts = key.split(".")
+    root = json.loads(json.dumps(data))  # deep copy of plain data
+    node: Any = root
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"{key}: '{part}' is not an index of the list at {'.'.join(parts[:depth])}")
+            index: Any = int(part)
+        else:
+            index = part
+            if not last and not isinstance(node.get(part), (dict, list)):
+                node[part] = {}
+        if last:
+            node[index] = value
+        else:
+            node = node[index]
+    return root
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from grokscope.config import RunConfig, format_validation_error, merge, parse_config, read_yaml
+from grokscope.config import RunConfig, format_validation_error, merge, parse_config, read_yaml, set_dotted
 from grokscope.errors import ConfigError
 from grokscope.spec import Spec
 
@@ -184,28 +184,6 @@ def base_config(spec: SweepSpec, folder: Path | None = None) -> dict[str, Any]:
     else:
         raise ConfigError(f"base = {spec.base!r}: neither a preset ({', '.join(preset_names())}) nor a .yaml file")
     return merge(data, spec.overrides)
-
-
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """A copy of ``data`` with ``key`` (``optimizer.groups.decoder.lr``) set; list items by index."""
-    parts = key.split(".")
-    root = json.loads(json.dumps(data))  # deep copy of plain data
-    node: Any = root
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"axes.{key}: '{part}' is not an index of the list at {'.'.join(parts[:depth])}")
-            index: Any = int(part)
-        else:
-            index = part
-            if not last and not isinstance(node.get(part), (dict, list)):
-                node[part] = {}
-        if last:
-            node[index] = value
-        else:
-            node = node[index]
-    return root
 
 
 def expand(spec: SweepSpec, folder: Path | None = None) -> list[Cell]:
