@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 Phase = Literal["comprehension", "grokking", "memorization", "confusion"]
+PHASES: tuple[str, ...] = get_args(Phase)
 
 
 def first_step_reaching(steps: np.ndarray, values: np.ndarray, threshold: float) -> int | None:

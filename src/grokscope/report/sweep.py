@@ -25,11 +25,11 @@ import pandas as pd
 from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 from matplotlib.patches import Patch
 
+from grokscope.analysis.phases import PHASES
 from grokscope.report.figures import COLORS, save
 from grokscope.sweep.spec import SEED_AXIS, format_value, short_keys
 from grokscope.sweep.table import SweepResult
 
-PHASES = ("comprehension", "grokking", "memorization", "confusion")
 # the paper's colours are not given as values; these keep the four phases apart, and the
 # Goldilocks zone (comprehension, grokking) in warm colours
 PHASE_COLORS = {
