@@ -24,7 +24,7 @@ import torch
 import grokscope
 from grokscope.runner import Experiment
 from grokscope.sweep import SweepSpec, expand
-from grokscope.train.ensemble import StackedGroup, _open_member, train_ensemble
+from grokscope.train.ensemble import StackedGroup, _open_member, reuse_freed_memory, train_ensemble
 
 
 def grid(cells: int, steps: int):
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # process-wide (the ensemble sets it): both paths timed under it
     cells = grid(args.cells, args.steps)
     model_steps = len(cells) * args.steps
     print(f"{len(cells)} cells x {args.steps} steps = {model_steps} model-steps, {args.threads} torch threads")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 
 
@@ -16,9 +17,23 @@ def parameter_norms(parameters: Mapping[str, torch.Tensor]) -> tuple[float, dict
     >>> parameter_norms({"a.weight": torch.tensor([3.0]), "a.bias": torch.tensor([4.0])})
     (5.0, {'a': 5.0})
     """
-    squares: dict[str, float] = {}
+    total, per_module = stacked_parameter_norms({name: value.unsqueeze(0) for name, value in parameters.items()})
+    return float(total[0]), {module: float(norm[0]) for module, norm in per_module.items()}
+
+
+def stacked_parameter_norms(parameters: Mapping[str, torch.Tensor]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``parameter_norms`` of several models at once: every tensor has a leading axis of models
+    (the stacks of a batched ensemble), and each norm is an array over that axis, in float64.
+
+    >>> total, _ = stacked_parameter_norms({"w": torch.tensor([[3.0, 4.0], [0.0, 1.0]])})
+    >>> total.tolist()
+    [5.0, 1.0]
+    """
+    squares: dict[str, torch.Tensor] = {}
     for name, value in parameters.items():
         module = name.rsplit(".", 1)[0] if "." in name else name
-        squares[module] = squares.get(module, 0.0) + float(value.double().pow(2).sum())
-    per_module = {module: s**0.5 for module, s in squares.items()}
-    return sum(squares.values()) ** 0.5, per_module
+        rows = value.detach().reshape(len(value), -1)
+        square = torch.linalg.vector_norm(rows, 2, dim=1, dtype=torch.float64).square()
+        squares[module] = squares[module] + square if module in squares else square
+    total = torch.stack(list(squares.values())).sum(0).sqrt() if squares else torch.zeros(0, dtype=torch.float64)
+    return total.cpu().numpy(), {module: s.sqrt().cpu().numpy() for module, s in squares.items()}

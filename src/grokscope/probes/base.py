@@ -82,6 +82,25 @@ class ProbeContext:
         return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
+@dataclass
+class StackedContext:
+    """What a probe sees of several models of one architecture at the same step (the cells of a
+    batched ensemble): parameters and outputs with a leading axis of models."""
+
+    parameters: dict[str, torch.Tensor]
+    """Every parameter, named and ordered as ``model.named_parameters()``, shaped (models, ...)."""
+    outputs: dict[Split, torch.Tensor]
+    """Outputs on each whole split in eval mode, (models, samples, ...)."""
+    task: Task
+    objective: Objective
+    step: int
+
+    def data(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        if split == "train":
+            return self.task.x_train, self.task.y_train
+        return self.task.x_test, self.task.y_test
+
+
 class Probe(ABC):
     """A measurement at scheduled steps. Subclasses set the class attributes and implement
     ``__call__``; they read the model through the trace protocol only.
@@ -112,6 +131,16 @@ class Probe(ABC):
     @abstractmethod
     def __call__(self, context: ProbeContext) -> ProbeOutput:
         """Measure at ``context.step``."""
+
+    def measure_stack(self, context: StackedContext) -> list[ProbeOutput]:
+        """The measure of ``__call__`` for each model of a stack, in one batched computation
+        (what the batched ensemble uses for its cells). Optional: a probe without it is called
+        cell by cell."""
+        raise NotImplementedError
+
+    @property
+    def measures_stacks(self) -> bool:
+        return type(self).measure_stack is not Probe.measure_stack
 
     def state_dict(self) -> dict[str, Any]:
         """State a probe keeps across steps; saved in checkpoints so resumes are exact."""
@@ -147,11 +176,12 @@ def untouched(model: torch.nn.Module, snapshot_weights: bool) -> Iterator[None]:
     numpy_state = np.random.get_state()
     python_state = random.getstate()
     modes = [(module, module.training) for module in model.modules()]
-    grads = {name: p.grad for name, p in model.named_parameters()}
+    parameters = list(model.parameters())
+    grads = [p.grad for p in parameters]
     weights = (
         {k: v.detach().clone() for k, v in model.state_dict(keep_vars=False).items()} if snapshot_weights else None
     )
-    for p in model.parameters():
+    for p in parameters:
         p.grad = None
     try:
         yield
@@ -160,8 +190,8 @@ def untouched(model: torch.nn.Module, snapshot_weights: bool) -> Iterator[None]:
             with torch.no_grad():
                 for key, value in model.state_dict(keep_vars=False).items():
                     value.copy_(weights[key])
-        for name, p in model.named_parameters():
-            p.grad = grads[name]
+        for p, grad in zip(parameters, grads, strict=True):
+            p.grad = grad
         for module, training in modes:
             module.training = training
         random.setstate(python_state)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from torch.func import vmap
 
-from grokscope.measures.norms import parameter_norms
-from grokscope.probes.base import PROBES, Probe, ProbeContext, ProbeOutput, ProbeSpec
+from grokscope.measures.norms import parameter_norms, stacked_parameter_norms
+from grokscope.probes.base import PROBES, Probe, ProbeContext, ProbeOutput, ProbeSpec, StackedContext
 
 
 class LossAccuracySpec(ProbeSpec):
@@ -31,6 +32,18 @@ class LossAccuracy(Probe):
                 result[f"{split}/acc"] = float(context.objective.correct(output, y).double().mean())
         return result
 
+    @torch.no_grad()
+    def measure_stack(self, context: StackedContext) -> list[ProbeOutput]:
+        columns: dict[str, list[float]] = {}
+        for split in ("train", "test"):
+            _, y = context.data(split)
+            output = context.outputs[split]
+            columns[f"{split}/loss"] = vmap(context.objective.loss, in_dims=(0, None))(output, y).tolist()
+            if context.objective.has_accuracy:
+                correct = vmap(context.objective.correct, in_dims=(0, None))(output, y)
+                columns[f"{split}/acc"] = correct.double().mean(dim=1).tolist()
+        return _rows(columns, len(next(iter(context.outputs.values()))))
+
 
 class WeightNormSpec(ProbeSpec):
     """``norm/total`` and ``norm/<module>``: L2 norms of the parameters."""
@@ -47,3 +60,13 @@ class WeightNorm(Probe):
         named = {name: p.detach() for name, p in context.model.named_parameters()}
         total, per_module = parameter_norms(named)
         return {"norm/total": total, **{f"norm/{k}": v for k, v in per_module.items()}}
+
+    def measure_stack(self, context: StackedContext) -> list[ProbeOutput]:
+        total, per_module = stacked_parameter_norms(context.parameters)
+        columns = {"norm/total": total.tolist(), **{f"norm/{k}": v.tolist() for k, v in per_module.items()}}
+        return _rows(columns, len(total))
+
+
+def _rows(columns: dict[str, list[float]], models: int) -> list[ProbeOutput]:
+    """Columns of per-model values -> one output per model."""
+    return [{key: values[i] for key, values in columns.items()} for i in range(models)]

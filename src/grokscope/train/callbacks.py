@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import ExitStack, nullcontext
 from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from grokscope.probes.base import Probe, ProbeContext, untouched
+from grokscope.probes.base import Probe, ProbeContext, ProbeOutput, untouched
 from grokscope.store import RunStore
 from grokscope.train.schedule import Schedule
 from grokscope.train.trainer import Callback, Trainer
@@ -36,6 +38,15 @@ class ProbeCallback(Callback):
         self.steps = {probe.name: schedule.steps_for(probe.cadence) for probe in probes}
         self.any_step = frozenset().union(*self.steps.values())
         self.latest: dict[str, float] = {}
+        self._given: tuple[int, dict[str, torch.Tensor], dict[str, ProbeOutput]] = (-1, {}, {})
+
+    def provide(
+        self, step: int, outputs: dict[str, torch.Tensor] | None = None, results: dict[str, ProbeOutput] | None = None
+    ) -> None:
+        """What was measured elsewhere for ``step`` (the batched ensemble measures all its cells
+        at once): model outputs on whole splits in eval mode, which the probes of the step read
+        instead of running the model again, and whole results by probe name, recorded as given."""
+        self._given = (step, outputs or {}, results or {})
 
     def on_train_start(self, trainer: Trainer) -> None:
         if not trainer.resumed:
@@ -47,26 +58,47 @@ class ProbeCallback(Callback):
         step = trainer.step
         if step not in self.any_step:
             return
-        context = ProbeContext(trainer.model, trainer.task, trainer.objective, step, self.seed, self.eval_batch_size)
-        for probe in self.probes:
-            if step not in self.steps[probe.name]:
-                continue
-            with untouched(trainer.model, snapshot_weights=probe.touches_weights):
-                output = probe(context)
-            scalars: dict[str, float] = {}
-            arrays: dict[str, np.ndarray] = {}
-            for key, value in output.items():
-                if isinstance(value, np.ndarray) and value.ndim > 0:
-                    arrays[key] = value
-                else:
-                    scalars[key] = float(value)
-            if scalars:
-                self.store.add_metrics(step, scalars)
-                self.latest.update(scalars)
-            if arrays:
-                self.store.write_arrays(probe.name, step, arrays)
+        given_step, outputs, results = self._given
+        self._given = (-1, {}, {})
+        if given_step != step:
+            outputs, results = {}, {}
+        with ExitStack() as guard:
+            context: ProbeContext | None = None
+            for probe in self.probes:
+                if step not in self.steps[probe.name]:
+                    continue
+                if probe.name in results:
+                    self._record(step, results[probe.name], probe.name)
+                    continue
+                if context is None:
+                    context = ProbeContext(
+                        trainer.model, trainer.task, trainer.objective, step, self.seed, self.eval_batch_size
+                    )
+                    context._outputs.update(outputs)
+                    # one guard of RNGs, modes and gradients for all probes of the step (it costs as
+                    # much as a cheap probe); weights are snapshotted around each probe that
+                    # perturbs them, so every probe measures the weights as training left them
+                    guard.enter_context(untouched(trainer.model, snapshot_weights=False))
+                with untouched(trainer.model, snapshot_weights=True) if probe.touches_weights else nullcontext():
+                    output = probe(context)
+                self._record(step, output, probe.name)
         if self.store.flush_due(self.flush_seconds):
             self.store.flush()
+
+    def _record(self, step: int, output: ProbeOutput, probe_name: str) -> None:
+        """Scalars to the metrics table, arrays to ``arrays/<probe>/<step>.npz``."""
+        scalars: dict[str, float] = {}
+        arrays: dict[str, np.ndarray] = {}
+        for key, value in output.items():
+            if isinstance(value, np.ndarray) and value.ndim > 0:
+                arrays[key] = value
+            else:
+                scalars[key] = float(value)
+        if scalars:
+            self.store.add_metrics(step, scalars)
+            self.latest.update(scalars)
+        if arrays:
+            self.store.write_arrays(probe_name, step, arrays)
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.store.flush()
