@@ -194,14 +194,15 @@ def finish_run(experiment: Experiment, store: RunStore, trainer: Trainer, status
     """Write the summary (fit / generalization steps, phase, final metrics) and the final event."""
     config = experiment.config
     store.flush()
+    metrics = store.metrics()
     summary = {
         "name": config.name,
         "status": status,
         "step": trainer.step,
         "budget": config.training.steps,
         "wall_seconds": round(wall, 3),
-        **summarize(store.metrics(), **config.analysis.model_dump()),
-        "final": _final_metrics(store.metrics()),
+        **summarize(metrics, **config.analysis.model_dump()),
+        "final": _final_metrics(metrics),
     }
     if status == "diverged":
         summary["diverged_at_step"] = trainer.step

@@ -101,6 +101,7 @@ class RunStore:
         self.path = Path(path)
         self._lock = RunLock(self.path)
         self._rows: list[dict[str, Any]] = []
+        self._unflushed = False  # rows added since metrics.parquet was last written
         self._last_flush = time.monotonic()
         self.locked = False
 
@@ -126,6 +127,7 @@ class RunStore:
                 continue
             shutil.rmtree(child) if child.is_dir() else child.unlink()
         self._rows = []
+        self._unflushed = True
 
     def write_config(self, config: dict[str, Any]) -> None:
         self._check_writer()
@@ -146,15 +148,18 @@ class RunStore:
             self._rows[-1].update(values)
         else:
             self._rows.append({"step": step, **values})
+        self._unflushed = True
 
     def flush_due(self, seconds: float) -> bool:
         return time.monotonic() - self._last_flush >= seconds
 
     def flush(self) -> None:
-        """Write every metrics row so far to metrics.parquet."""
+        """Write every metrics row so far to metrics.parquet (unless the file already holds them)."""
         self._check_writer()
-        frame = pd.DataFrame(self._rows)
-        atomic_write(self.path / "metrics.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        if self._unflushed or not (self.path / "metrics.parquet").is_file():
+            frame = pd.DataFrame(self._rows)
+            atomic_write(self.path / "metrics.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+            self._unflushed = False
         self._last_flush = time.monotonic()
 
     def restore_metrics(self, up_to_step: int) -> None:
@@ -165,6 +170,7 @@ class RunStore:
             {k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
             for row in frame.to_dict("records")
         ]
+        self._unflushed = True
         for probe_dir in (self.path / "arrays").glob("*"):
             for file in probe_dir.glob("*.npz"):
                 if int(file.stem) > up_to_step:
