@@ -352,7 +352,8 @@ class StackedGroup:
             ]
         beta1, beta2 = self.defaults["betas"]
         kernel = torch._fused_adamw_ if self.kind == "AdamW" else torch._fused_adam_
-        cell_grads = {name: grads[name].unbind(0) for name in self.names}
+        # the kernel walks memory densely: gradients must be laid out as the parameters are
+        cell_grads = {name: grads[name].contiguous().unbind(0) for name in self.names}
         for lr, wd, slots, params, exp_avgs, exp_avg_sqs in self._fused_batches:
             kernel(
                 params,
