@@ -170,7 +170,7 @@ def sweep(
     spec: Annotated[Path, typer.Argument(help="YAML sweep spec: base config and axes.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder (cells/, sweep.parquet).")],
     backend: Annotated[str, typer.Option(help="sequential, process, ensemble or ray.")] = "sequential",
-    workers: Annotated[int, typer.Option(help="Processes (process backend) or local Ray CPUs.")] = 1,
+    workers: Annotated[int, typer.Option(help="Processes (process and ensemble backends) or local Ray CPUs.")] = 1,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (ray backend).")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Retrain cells whose training failed.")] = False,
     device: DeviceOption = None,

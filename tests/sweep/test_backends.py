@@ -103,6 +103,18 @@ def test_ensemble_backend_gives_the_sequential_table(tmp_path):
 
 
 @pytest.mark.slow
+def test_ensemble_backend_in_worker_processes_gives_the_sequential_table(tmp_path):
+    reported: dict[str, str] = {}
+    run_sweep(small_spec(), tmp_path / "seq")
+    run_sweep(small_spec(), tmp_path / "ens", backend="ensemble", workers=2, report=reported.__setitem__)
+    a, b = open_sweep(tmp_path / "seq").table, open_sweep(tmp_path / "ens").table
+    assert reported == dict.fromkeys(b["cell"], "finished")  # every cell reported back from its worker
+    assert a["phase"].tolist() == b["phase"].tolist()
+    assert b["status"].tolist() == ["finished"] * 4
+    assert (a["final/train/loss"] - b["final/train/loss"]).abs().max() < 1e-4
+
+
+@pytest.mark.slow
 def test_process_backend_gives_the_sequential_run_folders(tmp_path):
     run_sweep(small_spec(), tmp_path / "seq")
     run_sweep(small_spec(), tmp_path / "proc", backend="process", workers=2)

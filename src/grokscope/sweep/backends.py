@@ -20,6 +20,7 @@ interrupted ones from their last checkpoint, and retrains failed ones only with
 from __future__ import annotations
 
 import os
+import queue
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -127,10 +128,39 @@ def _process(jobs: list[CellJob], finished: CellReport, workers: int = 1, device
             finished(futures[future].id, future.result())
 
 
-def _ensemble(jobs: list[CellJob], finished: CellReport, device: str | None = None, **_: Any) -> None:
+def _ensemble(jobs: list[CellJob], finished: CellReport, workers: int = 1, device: str | None = None, **_: Any) -> None:
     """Stackable cells as stacked models (groups of equal ``stack_key``), the rest one by one.
-    An error in a group is recorded in each of its cells that had not ended, and the other
-    groups go on."""
+    With ``workers`` > 1 the cells are dealt round-robin to that many spawned processes, each
+    stacking its share with an equal share of the cores as torch threads: the per-cell work of
+    probes and run folders then runs in parallel too."""
+    if workers == 1:
+        _ensemble_share(jobs, finished, device)
+        return
+    shares = [jobs[w::workers] for w in range(workers) if jobs[w::workers]]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = get_context("spawn")
+    with context.Manager() as manager:
+        reports = manager.Queue()  # (cell id, state) as each cell ends, from every worker
+        with ProcessPoolExecutor(
+            len(shares), mp_context=context, initializer=_init_worker, initargs=(threads,)
+        ) as pool:
+            futures = [pool.submit(_ensemble_worker, share, reports, device) for share in shares]
+            while not all(future.done() for future in futures) or not reports.empty():
+                try:
+                    finished(*reports.get(timeout=0.2))
+                except queue.Empty:
+                    continue
+            for future in futures:
+                future.result()  # a worker's error (or interrupt) ends the sweep here
+
+
+def _ensemble_worker(jobs: list[CellJob], reports: Any, device: str | None) -> None:
+    _ensemble_share(jobs, lambda cell_id, state: reports.put((cell_id, state)), device)
+
+
+def _ensemble_share(jobs: list[CellJob], finished: CellReport, device: str | None) -> None:
+    """The cells of ``jobs``, stacked by ``stack_key`` in this process. An error in a group is
+    recorded in each of its cells that had not ended, and the other groups go on."""
     from grokscope.config import parse_config
     from grokscope.train.ensemble import stack_key, train_ensemble
 
