@@ -71,3 +71,19 @@ def test_metrics_arrays_and_checkpoints_round_trip(tmp_path: Path):
     store.restore_metrics(up_to_step=0)
     store.flush()
     assert store.metrics()["step"].tolist() == [0] and store.array_steps("rpd") == []
+
+
+def test_flush_writes_metrics_only_when_rows_changed(tmp_path: Path):
+    store = RunStore(tmp_path).lock()
+    store.add_metrics(0, {"train/loss": 1.0})
+    store.flush()
+    path = tmp_path / "metrics.parquet"
+    path.write_bytes(b"marker")  # a rewrite would replace it
+    store.flush()
+    assert path.read_bytes() == b"marker"
+    store.add_metrics(1, {"train/loss": 0.5})
+    store.flush()
+    assert store.metrics()["train/loss"].tolist() == [1.0, 0.5]
+    path.unlink()
+    store.flush()  # a missing file is written again
+    assert store.metrics()["step"].tolist() == [0, 1]

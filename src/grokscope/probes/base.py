@@ -135,7 +135,8 @@ class Probe(ABC):
     def measure_stack(self, context: StackedContext) -> list[ProbeOutput]:
         """The measure of ``__call__`` for each model of a stack, in one batched computation
         (what the batched ensemble uses for its cells). Optional: a probe without it is called
-        cell by cell."""
+        cell by cell. One instance measures every model, so the result may depend on the
+        context and the spec only, never on state the instance keeps for one model."""
         raise NotImplementedError
 
     @property
