@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -205,6 +206,9 @@ def _ray(
     started_here = not ray.is_initialized()
     if started_here:
         if address is not None:
+            unreachable = _unreachable(address)
+            if unreachable:
+                raise ConfigError(f"address = {address!r}: no Ray cluster answers there ({unreachable})")
             try:
                 ray.init(address=address, log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as error:
@@ -222,6 +226,20 @@ def _ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _unreachable(address: str, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at a ``host:port`` (or ``ray://host:port``) address, or None when
+    something does. ``ray.init`` itself retries an unreachable address for minutes, logging a
+    warning every few seconds; other forms (``auto``) are left to it."""
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not separator or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return None
+    except OSError as error:
+        return error.strerror or str(error) or type(error).__name__
 
 
 def _ray_cell(job: CellJob, device: str | None) -> CellState:
