@@ -145,6 +145,7 @@ class StackedGroup:
         self._stack_parameters()
         self._stack_hyperparameters()
         self._fused_batches: list | None = None
+        self._sliced_names: set[str] = set()
         self._stack_optimizer_state()
         self.grad_fn = vmap(grad_and_value(self._cell_loss), in_dims=(0, 0, self._x_dim(), self._x_dim()))
         self.output_fn = vmap(self._cell_output, in_dims=(0, 0, None))
@@ -340,38 +341,35 @@ class StackedGroup:
             g.mul_(coefficient.view(-1, *([1] * (g.dim() - 1))))
 
     def _adam(self, grads: dict[str, torch.Tensor], factor: float) -> None:
-        """torch.optim.AdamW / Adam with torch's fused kernel, one call per distinct (lr, weight
-        decay) over the cells' slices of the stacks: one pass over memory instead of the ten of an
-        operation-by-operation version (the fused kernel is torch's ``fused=True`` optimizer)."""
-        step = torch.tensor(float(self.optimizer_steps), dtype=torch.float32)
-        if self._fused_batches is None:  # (lr, wd) -> slices of parameters and moments; kept until drop()
-            batches: dict[tuple[float, float], list[tuple[str, int]]] = {}
+        """torch.optim.AdamW / Adam with torch's fused kernel (torch's ``fused=True`` optimizer):
+        one pass over memory instead of the ten of an operation-by-operation version.
+
+        The kernel takes one learning rate and weight decay per call, so it is called once per
+        distinct learning rate (and weight decay, for Adam, whose decay enters the gradient) over
+        the cells' slices of the stacks, or over a whole stack when all its cells share them.
+        AdamW's decoupled decay ``p * (1 - lr wd)`` is applied to each whole stack first, with
+        per-cell factors: bitwise what the kernel does inside, in one pass for all cells."""
+        if self._fused_batches is None:
+            self._fused_batches = self._group_by_learning_rate()
+        if self.kind == "AdamW":
             for name in self.names:
-                for i, (lr, wd) in enumerate(zip(self.lr[name].tolist(), self.wd[name].tolist())):
-                    batches.setdefault((lr, wd), []).append((name, i))
-            self._fused_batches = [
-                (
-                    lr,
-                    wd,
-                    slots,
-                    [self.params[n][i] for n, i in slots],
-                    [self.state[n]["exp_avg"][i] for n, i in slots],
-                    [self.state[n]["exp_avg_sq"][i] for n, i in slots],
-                )
-                for (lr, wd), slots in batches.items()
-            ]
+                if bool((self.wd[name] != 0).any()):
+                    param = self.params[name]
+                    param.mul_(self._per_cell(1 - self.lr[name] * factor * self.wd[name], param))
+        step = torch.tensor(float(self.optimizer_steps), dtype=torch.float32)
         beta1, beta2 = self.defaults["betas"]
         kernel = torch._fused_adamw_ if self.kind == "AdamW" else torch._fused_adam_
         # the kernel walks memory densely: gradients must be laid out as the parameters are
-        cell_grads = {name: grads[name].contiguous().unbind(0) for name in self.names}
-        for lr, wd, slots, params, exp_avgs, exp_avg_sqs in self._fused_batches:
+        dense = {name: grads[name].contiguous() for name in self.names}
+        slices = {name: dense[name].unbind(0) for name in self._sliced_names}
+        for lr, wd, entries, params, exp_avgs, exp_avg_sqs in self._fused_batches:
             kernel(
                 params,
-                [cell_grads[n][i] for n, i in slots],
+                [dense[name] if cell is None else slices[name][cell] for name, cell in entries],
                 exp_avgs,
                 exp_avg_sqs,
                 [],
-                [step] * len(slots),
+                [step] * len(entries),
                 lr=lr * factor,
                 beta1=beta1,
                 beta2=beta2,
@@ -380,6 +378,34 @@ class StackedGroup:
                 amsgrad=False,
                 maximize=False,
             )
+
+    def _group_by_learning_rate(self) -> list[tuple]:
+        """(lr, kernel weight decay, entries, params, exp_avgs, exp_avg_sqs) per kernel call; an
+        entry is (parameter name, cell) or (name, None) for a whole stack. Kept until ``drop()``."""
+        cells: dict[tuple[float, float], dict[str, list[int]]] = {}
+        for name in self.names:
+            for i, (lr, wd) in enumerate(zip(self.lr[name].tolist(), self.wd[name].tolist(), strict=True)):
+                key = (lr, wd if self.kind == "Adam" else 0.0)
+                cells.setdefault(key, {}).setdefault(name, []).append(i)
+        everyone = list(range(len(self.members)))
+        self._sliced_names = set()
+        batches = []
+        for (lr, wd), by_name in cells.items():
+            entries: list[tuple[str, int | None]] = []
+            for name, members in by_name.items():
+                if members == everyone:
+                    entries.append((name, None))
+                else:
+                    entries.extend((name, i) for i in members)
+                    self._sliced_names.add(name)
+
+            def pick(stacks: dict[str, torch.Tensor], entries=entries) -> list[torch.Tensor]:
+                return [stacks[name] if cell is None else stacks[name][cell] for name, cell in entries]
+
+            exp_avgs = {n: s["exp_avg"] for n, s in self.state.items()}
+            exp_avg_sqs = {n: s["exp_avg_sq"] for n, s in self.state.items()}
+            batches.append((lr, wd, entries, pick(self.params), pick(exp_avgs), pick(exp_avg_sqs)))
+        return batches
 
     def _sgd(self, grads: dict[str, torch.Tensor], factor: float) -> None:
         """torch.optim.SGD (single-tensor path, no dampening), on stacks."""
