@@ -37,6 +37,13 @@ class ProbeSpec(Spec):
 PROBES: Registry = Registry("probe")
 
 
+def split_data(task: Task, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, labels) of a task's train or test split."""
+    if split == "train":
+        return task.x_train, task.y_train
+    return task.x_test, task.y_test
+
+
 @dataclass
 class ProbeContext:
     """What a probe sees at one evaluation step. Outputs and traces are computed once, in eval
@@ -52,9 +59,7 @@ class ProbeContext:
     _traces: dict[tuple[str, int | None], Trace] = field(default_factory=dict)
 
     def data(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-        if split == "train":
-            return self.task.x_train, self.task.y_train
-        return self.task.x_test, self.task.y_test
+        return split_data(self.task, split)
 
     @torch.no_grad()
     def outputs(self, split: Split) -> torch.Tensor:
@@ -96,9 +101,7 @@ class StackedContext:
     step: int
 
     def data(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-        if split == "train":
-            return self.task.x_train, self.task.y_train
-        return self.task.x_test, self.task.y_test
+        return split_data(self.task, split)
 
 
 class Probe(ABC):
