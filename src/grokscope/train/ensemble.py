@@ -27,7 +27,7 @@ way costs about a quarter of the time of the sequential runs on 2 cores
 of the time.
 
 The stacked optimizer is torch's own: AdamW / Adam by torch's fused kernel (one call per
-distinct learning rate and weight decay, over the cells' slices of the stacks), SGD by torch's
+distinct learning rate, over the cells' slices of the stacks or whole stacks), SGD by torch's
 single-tensor arithmetic repeated operation by operation on the stacks. The two paths agree to
 rounding: float32 parameters within 1e-5 over the first 100 steps, float64 within 1e-9
 (``tests/sweep/test_ensemble.py``); cells whose dynamics amplify rounding (a large undecayed
