@@ -135,16 +135,10 @@ class Probe(ABC):
     def __call__(self, context: ProbeContext) -> ProbeOutput:
         """Measure at ``context.step``."""
 
-    def measure_stack(self, context: StackedContext) -> list[ProbeOutput]:
-        """The measure of ``__call__`` for each model of a stack, in one batched computation
-        (what the batched ensemble uses for its cells). Optional: a probe without it is called
-        cell by cell. One instance measures every model, so the result may depend on the
-        context and the spec only, never on state the instance keeps for one model."""
-        raise NotImplementedError
-
     @property
     def measures_stacks(self) -> bool:
-        return type(self).measure_stack is not Probe.measure_stack
+        """Whether the batched ensemble can measure all its cells with this probe at once."""
+        return isinstance(self, StackMeasure)
 
     def state_dict(self) -> dict[str, Any]:
         """State a probe keeps across steps; saved in checkpoints so resumes are exact."""
@@ -152,6 +146,18 @@ class Probe(ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
         """Restore what ``state_dict`` returned."""
+
+
+class StackMeasure(ABC):
+    """Mixed into a probe whose measure can also be taken for a whole stack of models in one
+    batched computation (what the batched ensemble uses for its cells): ``class
+    LossAccuracy(Probe, StackMeasure)``. A probe without it is called cell by cell."""
+
+    @abstractmethod
+    def measure_stack(self, context: StackedContext) -> list[ProbeOutput]:
+        """The measure of ``__call__`` for each model of the stack, in order. One instance
+        measures every model, so the result may depend on the context and the spec only, never
+        on state the instance keeps for one model."""
 
 
 def build_probe(spec: ProbeSpec) -> Probe:

@@ -8,7 +8,7 @@ import torch
 from torch.func import vmap
 
 from grokscope.measures.norms import parameter_norms, stacked_parameter_norms
-from grokscope.probes.base import PROBES, Probe, ProbeContext, ProbeOutput, ProbeSpec, StackedContext
+from grokscope.probes.base import PROBES, Probe, ProbeContext, ProbeOutput, ProbeSpec, StackedContext, StackMeasure
 
 
 class LossAccuracySpec(ProbeSpec):
@@ -18,7 +18,7 @@ class LossAccuracySpec(ProbeSpec):
 
 
 @PROBES.register(LossAccuracySpec)
-class LossAccuracy(Probe):
+class LossAccuracy(Probe, StackMeasure):
     """Loss and accuracy of the model in eval mode on the whole train and test splits."""
 
     @torch.no_grad()
@@ -52,7 +52,7 @@ class WeightNormSpec(ProbeSpec):
 
 
 @PROBES.register(WeightNormSpec)
-class WeightNorm(Probe):
+class WeightNorm(Probe, StackMeasure):
     """L2 norm of all parameters together and of each module's (Omnigrok's weight norm)."""
 
     @torch.no_grad()
