@@ -27,7 +27,7 @@ way costs about a quarter of the time of the sequential runs on 2 cores
 of the time.
 
 The stacked optimizer is torch's own: AdamW / Adam by torch's fused kernel (one call per
-distinct learning rate, over the cells' slices of the stacks or whole stacks), SGD by torch's
+distinct learning rate, over ranges of the stacks: cells are sorted by learning rate), SGD by torch's
 single-tensor arithmetic repeated operation by operation on the stacks. The two paths agree to
 rounding: float32 parameters within 1e-5 over the first 100 steps, float64 within 1e-9
 (``tests/sweep/test_ensemble.py``); cells whose dynamics amplify rounding (a large undecayed
@@ -127,7 +127,10 @@ class StackedGroup:
     """Cells of one stack key, at the same step, trained as one stacked model."""
 
     def __init__(self, members: list[_Member]) -> None:
-        self.members = members
+        # cells with equal learning rates side by side: each optimizer call then takes a range
+        # of the stacks (one view) instead of one slice per cell
+        self.members = sorted(members, key=_learning_rates)
+        members = self.members
         first = members[0]
         self.objective = first.experiment.objective
         self.task = first.trainer.task
@@ -145,7 +148,6 @@ class StackedGroup:
         self._stack_parameters()
         self._stack_hyperparameters()
         self._fused_batches: list | None = None
-        self._sliced_names: set[str] = set()
         self._decayed_names: list[str] = []
         self._stack_optimizer_state()
         self.grad_fn = vmap(grad_and_value(self._cell_loss), in_dims=(0, 0, self._x_dim(), self._x_dim()))
@@ -252,13 +254,15 @@ class StackedGroup:
         """Outputs of the cells at ``positions`` on the whole train and test splits, in eval mode,
         as ``ProbeContext.outputs`` computes them for one cell: ``{split: (cells, samples, ...)}``."""
         params, frozen = self._select(self.params, positions), self._select(self.frozen, positions)
-        outputs = {}
+        splits = {"train": self.task.x_train, "test": self.task.x_test}
+        # both splits in one pass (a forward of these models is row by row): the second pass
+        # over a small test split cost a third of the first in dispatch alone
+        x = torch.cat(list(splits.values()))
         with eval_mode(self.template):
-            for split, x in (("train", self.task.x_train), ("test", self.task.x_test)):
-                if len(x):
-                    chunks = x.split(self.eval_batch_size)
-                    outputs[split] = torch.cat([self.output_fn(params, frozen, chunk) for chunk in chunks], dim=1)
-        return outputs
+            chunks = [self.output_fn(params, frozen, chunk) for chunk in x.split(self.eval_batch_size)]
+        together = torch.cat(chunks, dim=1)
+        sizes = [len(split) for split in splits.values()]
+        return {name: part for name, part, size in zip(splits, together.split(sizes, dim=1), sizes) if size}
 
     @torch.no_grad()
     def measure(self, positions: list[int]) -> None:
@@ -346,7 +350,8 @@ class StackedGroup:
 
         The kernel takes one learning rate and weight decay per call, so it is called once per
         distinct learning rate (and weight decay, for Adam, whose decay enters the gradient) over
-        the cells' slices of the stacks, or over a whole stack when all its cells share them.
+        each range of consecutive cells that share them (a view of the stacks; the cells are
+        sorted by learning rate when the group is made), or over whole stacks.
         AdamW's decoupled decay ``p * (1 - lr wd)`` is applied to each whole stack first, with
         per-cell factors: bitwise what the kernel does inside, in one pass for all cells."""
         if self._fused_batches is None:
@@ -359,15 +364,14 @@ class StackedGroup:
         kernel = torch._fused_adamw_ if self.kind == "AdamW" else torch._fused_adam_
         # the kernel walks memory densely: gradients must be laid out as the parameters are
         dense = {name: grads[name].contiguous() for name in self.names}
-        slices = {name: dense[name].unbind(0) for name in self._sliced_names}
-        for lr, wd, entries, params, exp_avgs, exp_avg_sqs in self._fused_batches:
+        for lr, wd, ranges, params, exp_avgs, exp_avg_sqs in self._fused_batches:
             kernel(
                 params,
-                [dense[name] if cell is None else slices[name][cell] for name, cell in entries],
+                [dense[name][start:stop] for name, start, stop in ranges],
                 exp_avgs,
                 exp_avg_sqs,
                 [],
-                [step] * len(entries),
+                [step] * len(ranges),
                 lr=lr * factor,
                 beta1=beta1,
                 beta2=beta2,
@@ -378,34 +382,32 @@ class StackedGroup:
             )
 
     def _group_by_learning_rate(self) -> list[tuple]:
-        """(lr, kernel weight decay, entries, params, exp_avgs, exp_avg_sqs) per kernel call; an
-        entry is (parameter name, cell) or (name, None) for a whole stack. Kept until ``drop()``."""
-        cells: dict[tuple[float, float], dict[str, list[int]]] = {}
+        """(lr, kernel weight decay, ranges, params, exp_avgs, exp_avg_sqs) per kernel call; a
+        range is (parameter name, first cell, cell after the last) of consecutive cells that share
+        the learning rate (and, for Adam, the weight decay). Kept until ``drop()``."""
+        ranges: dict[tuple[float, float], list[tuple[str, int, int]]] = {}
         for name in self.names:
-            for i, (lr, wd) in enumerate(zip(self.lr[name].tolist(), self.wd[name].tolist(), strict=True)):
-                key = (lr, wd if self.kind == "Adam" else 0.0)
-                cells.setdefault(key, {}).setdefault(name, []).append(i)
-        everyone = list(range(len(self.members)))
-        self._sliced_names = set()
+            keys = [
+                (lr, wd if self.kind == "Adam" else 0.0)
+                for lr, wd in zip(self.lr[name].tolist(), self.wd[name].tolist(), strict=True)
+            ]
+            start = 0
+            for stop in range(1, len(keys) + 1):
+                if stop == len(keys) or keys[stop] != keys[start]:
+                    ranges.setdefault(keys[start], []).append((name, start, stop))
+                    start = stop
         # AdamW's stacks with a decay in any cell, decayed before the kernel calls
         self._decayed_names = [n for n in self.names if self.kind == "AdamW" and bool((self.wd[n] != 0).any())]
-        batches = []
-        for (lr, wd), by_name in cells.items():
-            entries: list[tuple[str, int | None]] = []
-            for name, members in by_name.items():
-                if members == everyone:
-                    entries.append((name, None))
-                else:
-                    entries.extend((name, i) for i in members)
-                    self._sliced_names.add(name)
 
-            def pick(stacks: dict[str, torch.Tensor], entries=entries) -> list[torch.Tensor]:
-                return [stacks[name] if cell is None else stacks[name][cell] for name, cell in entries]
+        def pick(stacks: dict[str, torch.Tensor], entries: list[tuple[str, int, int]]) -> list[torch.Tensor]:
+            return [stacks[name][start:stop] for name, start, stop in entries]
 
-            exp_avgs = {n: s["exp_avg"] for n, s in self.state.items()}
-            exp_avg_sqs = {n: s["exp_avg_sq"] for n, s in self.state.items()}
-            batches.append((lr, wd, entries, pick(self.params), pick(exp_avgs), pick(exp_avg_sqs)))
-        return batches
+        exp_avgs = {n: s["exp_avg"] for n, s in self.state.items()}
+        exp_avg_sqs = {n: s["exp_avg_sq"] for n, s in self.state.items()}
+        return [
+            (lr, wd, entries, pick(self.params, entries), pick(exp_avgs, entries), pick(exp_avg_sqs, entries))
+            for (lr, wd), entries in ranges.items()
+        ]
 
     def _sgd(self, grads: dict[str, torch.Tensor], factor: float) -> None:
         """torch.optim.SGD (single-tensor path, no dampening), on stacks."""
@@ -423,6 +425,12 @@ class StackedGroup:
                     buffer.mul_(momentum).add_(grad)
                 grad = grad + momentum * buffer if nesterov else buffer
             param.add_(self._per_cell(-(self.lr[name] * factor), param) * grad)
+
+
+def _learning_rates(member: _Member) -> tuple[tuple[float, float], ...]:
+    """The cell's (learning rate, weight decay) per parameter group."""
+    groups = member.trainer.optimizer.param_groups
+    return tuple((lr, group["weight_decay"]) for lr, group in zip(member.trainer.base_lrs, groups, strict=True))
 
 
 def _open_member(
