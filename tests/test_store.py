@@ -2,6 +2,7 @@ import multiprocessing
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -87,3 +88,14 @@ def test_flush_writes_metrics_only_when_rows_changed(tmp_path: Path):
     path.unlink()
     store.flush()  # a missing file is written again
     assert store.metrics()["step"].tolist() == [0, 1]
+
+
+def test_flush_returns_the_table_the_file_holds(tmp_path: Path):
+    store = RunStore(tmp_path).lock()
+    store.add_metrics(0, {"train/loss": 2.0, "train/acc": 0.5})
+    store.add_metrics(10, {"norm/total": 3.0})
+    written = store.flush()
+    pd.testing.assert_frame_equal(written, store.metrics())
+    written.loc[0, "train/loss"] = -1.0  # a copy: changing it changes neither the store nor the file
+    pd.testing.assert_frame_equal(store.flush(), store.metrics())
+    assert store.metrics()["train/loss"].tolist()[0] == 2.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -87,21 +87,28 @@ class Experiment:
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
-    def version(package: str) -> str | None:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return None
-
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "grokscope": version("grokscope"),
+        **_installation(),
+        "device": str(device),
+        "command": " ".join(sys.argv),
+    }
+
+
+@cache
+def _installation() -> dict[str, Any]:
+    """Versions and platform: fixed for the life of a process, so looked up once (the package
+    metadata search alone takes about a millisecond, per run folder of a sweep)."""
+    try:
+        grokscope_version = metadata.version("grokscope")
+    except metadata.PackageNotFoundError:
+        grokscope_version = None
+    return {
+        "grokscope": grokscope_version,
         "torch": str(torch.__version__),
         "numpy": np.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "device": str(device),
-        "command": " ".join(sys.argv),
     }
 
 
@@ -193,8 +200,7 @@ def start_run(
 def finish_run(experiment: Experiment, store: RunStore, trainer: Trainer, status: str, wall: float) -> Run:
     """Write the summary (fit / generalization steps, phase, final metrics) and the final event."""
     config = experiment.config
-    store.flush()
-    metrics = store.metrics()
+    metrics = store.flush()
     summary = {
         "name": config.name,
         "status": status,
@@ -228,9 +234,10 @@ def _final_metrics(metrics: pd.DataFrame) -> dict[str, float]:
     for column in metrics.columns:
         if column == "step":
             continue
-        values = metrics[column].dropna()
-        if len(values):
-            final[column] = float(values.iloc[-1])
+        values = metrics[column].to_numpy(dtype=float)
+        recorded = np.flatnonzero(~np.isnan(values))
+        if recorded.size:
+            final[column] = float(values[recorded[-1]])
     return final
 
 

@@ -44,3 +44,12 @@ def test_thresholds_and_first_step():
     summary = summarize(curves([0, 0.5, 0.95, 0.995, 1, 1], [0, 0, 0.91, 0.95, 0.991, 1]), [0.9, 0.99], 0.9, 1000, 2)
     assert summary["fit_step@0.99"] == 1000 and summary["generalization_step@0.99"] == 3000
     assert classify_phase(None, 5, 10) == "confusion"
+
+
+def test_steps_where_a_split_was_not_evaluated_never_reach_a_threshold():
+    # a probe on its own schedule leaves NaN in the accuracy columns at the other steps
+    nan = float("nan")
+    frame = curves([0, nan, 0.95, nan, 1, 1], [0, nan, nan, 0.2, 0.95, nan])
+    summary = summarize(frame, thresholds=[0.9], phase_threshold=0.9, gap=1000, delay_ratio=2)
+    assert summary["fit_step"] == 100 and summary["generalization_step"] == 3000
+    assert summary["phase"] == "grokking"

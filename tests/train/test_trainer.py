@@ -4,6 +4,7 @@ import random
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ import grokscope
 from grokscope.config import parse_config
 from grokscope.models.base import MODELS, LayerRecord, ModelSpec, Trace, TracedModel
 from grokscope.probes.base import PROBES, Probe, ProbeContext, ProbeSpec
-from grokscope.runner import Experiment
+from grokscope.runner import Experiment, _final_metrics
 from tests.conftest import tiny_config_data
 
 
@@ -164,3 +165,10 @@ def test_cuda_is_refused_clearly_without_a_gpu(tiny_config):
         pytest.skip("a GPU is present")
     with pytest.raises(grokscope.ConfigError, match="CUDA is not available"):
         Experiment(tiny_config, device="cuda")
+
+
+def test_final_metrics_are_each_columns_last_recorded_value():
+    nan = float("nan")
+    frame = pd.DataFrame({"step": [0, 10, 20], "train/loss": [2.0, 1.0, 0.5], "rpd/mean": [0.3, 0.2, nan]})
+    assert _final_metrics(frame) == {"train/loss": 0.5, "rpd/mean": 0.2}
+    assert _final_metrics(frame.assign(empty=[nan, nan, nan])) == {"train/loss": 0.5, "rpd/mean": 0.2}

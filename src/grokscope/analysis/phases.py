@@ -49,11 +49,12 @@ def summarize(
     result: dict[str, Any] = {}
     if "train/acc" not in metrics or "test/acc" not in metrics:
         return result
-    train = metrics[["step", "train/acc"]].dropna()
-    test = metrics[["step", "test/acc"]].dropna()
+    # NaN (a step where the split was not evaluated) never reaches a threshold
+    steps = metrics["step"].to_numpy()
+    train, test = metrics["train/acc"].to_numpy(dtype=float), metrics["test/acc"].to_numpy(dtype=float)
     for threshold in sorted({*thresholds, phase_threshold}):
-        fit = first_step_reaching(train["step"].to_numpy(), train["train/acc"].to_numpy(), threshold)
-        gen = first_step_reaching(test["step"].to_numpy(), test["test/acc"].to_numpy(), threshold)
+        fit = first_step_reaching(steps, train, threshold)
+        gen = first_step_reaching(steps, test, threshold)
         result[f"fit_step@{threshold:g}"] = fit
         result[f"generalization_step@{threshold:g}"] = gen
     fit = result[f"fit_step@{phase_threshold:g}"]
