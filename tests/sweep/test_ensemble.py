@@ -127,6 +127,24 @@ def test_sgd_momentum_minibatch_clip_warmup_and_unstackable_cells(tmp_path):
         assert max_difference(sequential[i], stacked[i]) < 1e-5, i
 
 
+def test_adam_cells_sharing_a_learning_rate_but_not_a_weight_decay(tmp_path):
+    # Adam's decay enters the gradient, so the stacked optimizer groups cells by (lr, wd); the
+    # cells are given interleaved, so the ensemble must reorder them and still report each as itself
+    base = tiny_config_data(optimizer={"name": "adam", "lr": 0.01, "weight_decay": 0.0}, training={"steps": 100})
+    datas = [
+        base,
+        merge(base, {"optimizer": {"lr": 0.003}}),
+        merge(base, {"optimizer": {"weight_decay": 0.1}}),
+        merge(base, {"seed": 1, "optimizer": {"lr": 0.003}}),
+        merge(base, {"seed": 2}),
+    ]
+    configs, sequential, stacked = train_both(datas, tmp_path)
+    assert len({stack_key(c) for c in configs}) == 1
+    for i in range(len(configs)):
+        assert max_difference(sequential[i], stacked[i]) < 1e-5, i
+        assert max_difference(sequential[i], stacked[(i + 1) % len(configs)]) > 1e-3
+
+
 def test_a_finished_cell_is_left_alone_and_an_interrupted_one_resumes(tmp_path):
     datas = [liu_toy("float32", 200, seed=s) for s in (0, 1)]
     configs = [parse_config({**d, "name": f"c{i}"}) for i, d in enumerate(datas)]
