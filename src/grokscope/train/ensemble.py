@@ -34,8 +34,8 @@ within 2e4 steps in the ensemble, as it does not sequentially with ``fused=True`
 
 The stacked optimizer is torch's own: AdamW / Adam by torch's fused kernel (one call per
 distinct learning rate, over ranges of the stacks: the cells are sorted by learning rate), SGD
-by torch's single-tensor arithmetic repeated operation by operation on the stacks. The two paths agree to
-rounding: float32 parameters within 1e-5 over the first 100 steps, float64 within 1e-9
+by torch's single-tensor arithmetic repeated operation by operation on the stacks. The two paths
+agree to rounding: float32 parameters within 1e-5 over the first 100 steps, float64 within 1e-9
 (``tests/sweep/test_ensemble.py``); cells whose dynamics amplify rounding (a large undecayed
 learning rate) drift apart in float32 as two sequential runs one ulp apart do.
 
@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import itertools
 import json
 import math
 import time
@@ -135,8 +136,7 @@ class StackedGroup:
     def __init__(self, members: list[_Member]) -> None:
         # cells with equal learning rates side by side: each optimizer call then takes a range
         # of the stacks (one view) instead of one slice per cell
-        self.members = sorted(members, key=_learning_rates)
-        members = self.members
+        members = self.members = sorted(members, key=_learning_rates)
         first = members[0]
         self.objective = first.experiment.objective
         self.task = first.trainer.task
@@ -398,10 +398,10 @@ class StackedGroup:
                 for lr, wd in zip(self.lr[name].tolist(), self.wd[name].tolist(), strict=True)
             ]
             start = 0
-            for stop in range(1, len(keys) + 1):
-                if stop == len(keys) or keys[stop] != keys[start]:
-                    ranges.setdefault(keys[start], []).append((name, start, stop))
-                    start = stop
+            for key, run in itertools.groupby(keys):
+                stop = start + len(list(run))
+                ranges.setdefault(key, []).append((name, start, stop))
+                start = stop
         # AdamW's stacks with a decay in any cell, decayed before the kernel calls
         self._decayed_names = [n for n in self.names if self.kind == "AdamW" and bool((self.wd[n] != 0).any())]
 
