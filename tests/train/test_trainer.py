@@ -160,6 +160,44 @@ def test_parameter_groups_get_their_own_learning_rate(tiny_config):
     assert by_role["last_layer"]["weight_decay"] == 0.0
 
 
+@pytest.mark.parametrize("name", ["adamw", "adam"])
+def test_adam_steps_with_the_fused_kernel_the_ensemble_uses(tiny_config, name):
+    """Sequential runs and batched ensembles step Adam with one implementation, torch's fused
+    kernel, so that rounding cannot set them apart; its default (a for-loop on CPU) rounds
+    differently within these five steps."""
+    config = tiny_config.model_copy(deep=True)
+    config.optimizer.name = name
+    experiment = Experiment(config)
+    params = [p for group in experiment.optimizer.param_groups for p in group["params"]]
+    expected = [p.detach().clone() for p in params]
+    exp_avgs = [torch.zeros_like(p) for p in expected]
+    exp_avg_sqs = [torch.zeros_like(p) for p in expected]
+    kernel = torch._fused_adamw_ if name == "adamw" else torch._fused_adam_
+    generator = torch.Generator().manual_seed(0)
+    for step in range(1, 6):
+        grads = [torch.randn(p.shape, generator=generator) for p in params]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        experiment.optimizer.step()
+        kernel(
+            expected,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            [torch.tensor(float(step))] * len(params),
+            lr=0.01,
+            beta1=0.9,
+            beta2=0.999,
+            weight_decay=1.0,
+            eps=1e-8,
+            amsgrad=False,
+            maximize=False,
+        )
+    for p, e in zip(params, expected, strict=True):
+        assert torch.equal(p.detach(), e)
+
+
 def test_cuda_is_refused_clearly_without_a_gpu(tiny_config):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
