@@ -22,15 +22,15 @@ from one batched forward pass (``StackedGroup.evaluate``), and every probe that 
 ``StackMeasure.measure_stack`` (loss and accuracy, weight norms) measures all cells in one call
 (``StackedGroup.measure``); each cell's probe callback records those results as its own and runs
 its other probes itself, on the shared outputs. Training and measuring a 100-cell Liu grid this
-way takes a sixth of the time of the sequential runs on 2 cores (``benchmarks/sweep_ensemble.py``;
-a fourth where Python runs fast: the ratio depends on the machine); the arithmetic of the stacked
-step, not Python, is then most of the time.
+way takes about a fifth of the time of the sequential runs on 2 cores
+(``benchmarks/sweep_ensemble.py``; the ratio depends on the machine); the arithmetic of the
+stacked step, not Python, is then most of the time.
 
-One numerical difference is by design: the ensemble steps Adam / AdamW with torch's fused
-kernel, a sequential run with torch's default for-loop implementation. They differ in rounding
-only, but over a long run a cell at the edge of a phase can land on either side: in the 8 x 8
-Liu diagram one cell of 64 (decoder lr 5.2e-4, wd 10) fits in 18,140 steps sequentially and not
-within 2e4 steps in the ensemble, as it does not sequentially with ``fused=True`` either.
+Both paths step Adam / AdamW with one implementation, torch's fused kernel: the ensemble calls
+it on the stacks, and ``build_optimizer`` asks torch for it in every run. With torch's default
+(a for-loop on CPU) on the sequential side, the two differed in rounding only, but enough for
+one cell of 64 in the 8 x 8 Liu diagram (decoder lr 5.2e-4, wd 10, hovering at the 90 %
+threshold) to land in another phase.
 
 The stacked optimizer is torch's own: AdamW / Adam by torch's fused kernel (one call per
 distinct learning rate, over ranges of the stacks: the cells are sorted by learning rate), SGD

@@ -67,7 +67,8 @@ def _fused_kernel_applies(params: list[torch.nn.Parameter]) -> bool | None:
     One implementation for every path: the batched ensemble steps its stacks with this kernel,
     and torch's default (a for-loop on CPU, ``foreach`` on CUDA) rounds differently, enough to
     move a cell that sits at a phase boundary across it over a long run. The kernel is also the
-    faster of the three."""
+    faster of the three. The choice is saved with the optimizer's state, so a run checkpointed
+    before grokscope made it resumes with the implementation it started with."""
     fused = all(p.device.type in _FUSED_DEVICES and p.is_floating_point() for p in params)
     return True if fused else None
 
