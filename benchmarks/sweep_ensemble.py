@@ -6,8 +6,10 @@ and on a log grid of 5 points per decade; a final checkpoint).
 
 Prints model-steps per second and milliseconds per model-step of both paths, and their ratio
 (target: >= 5x on 100 cells on 2 CPU cores); the same for the bare training step alone (no
-probes, no run folder; best of 3 rounds, the two paths alternating). For scale: the paper's own
-toy code runs one cell at about 2.7 ms per step, evaluating every step (``--eval-every 1``).
+probes, no run folder; best of 3 rounds, the two paths alternating); then where the stacked
+step's time goes, by operation (torch profiler): once Python is out of the way, its arithmetic
+(batched matmuls, tanh, the fused Adam kernel) bounds the ratio. For scale: the paper's own toy
+code runs one cell at about 2.7 ms per step, evaluating every step (``--eval-every 1``).
 
     python benchmarks/sweep_ensemble.py [--cells 100] [--steps 1000] [--eval-every 10] [--threads 2]
 """
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.profiler import profile
 
 import grokscope
 from grokscope.runner import Experiment
@@ -70,12 +73,10 @@ def _sequential(cells, root: Path) -> float:
     return time.perf_counter() - started
 
 
-def bare_steps(cells, root: Path, steps: int, rounds: int = 3) -> tuple[float, float]:
+def bare_steps(cells, group: StackedGroup, steps: int, rounds: int = 3) -> tuple[float, float]:
     """Seconds per model-step of the training step alone: each cell's Trainer.train_step in turn,
     and one StackedGroup.train_step for all cells; the best of ``rounds`` alternating rounds."""
     trainers = [Experiment(c.config).trainer([]) for c in cells]
-    members = [_open_member(i, c.config, root / "bare" / c.id, None, []) for i, c in enumerate(cells)]
-    group = StackedGroup(members)
 
     def sequential() -> None:
         for trainer in trainers:
@@ -92,9 +93,21 @@ def bare_steps(cells, root: Path, steps: int, rounds: int = 3) -> tuple[float, f
             started = time.perf_counter()
             path()
             best[path] = min(best[path], (time.perf_counter() - started) / (steps * len(cells)))
-    for member in members:
-        member.store.unlock()
     return best[sequential], best[stacked]
+
+
+def step_breakdown(group: StackedGroup, steps: int = 10, rows: int = 6) -> None:
+    """The operations that take most of the stacked step: self time by operation (torch profiler),
+    as shares of the step (the profiler slows every operation, so its milliseconds are not the
+    step's)."""
+    with profile() as profiled:
+        for _ in range(steps):
+            group.train_step()
+    events = sorted(profiled.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"where the stacked step of {len(group.members)} cells goes (torch profiler, {steps} steps):")
+    for event in events[:rows]:
+        print(f"  {event.key:24s} {event.self_cpu_time_total / total:6.1%}")
 
 
 def main() -> None:
@@ -119,10 +132,15 @@ def main() -> None:
                 f"{seconds / model_steps * 1e3:6.3f} ms/model-step"
             )
         print(f"  ratio ensemble / sequential: {sequential / ensemble:.2f}x (target >= 5x)")
-        seq_step, ens_step = bare_steps(cells, Path(tmp), args.bare_steps)
+        members = [_open_member(i, c.config, Path(tmp) / "bare" / c.id, None, []) for i, c in enumerate(cells)]
+        group = StackedGroup(members)
+        seq_step, ens_step = bare_steps(cells, group, args.bare_steps)
         print(f"bare training step ({args.bare_steps} steps, best of 3):")
         print(f"  sequential {seq_step * 1e3:6.3f} ms/model-step   ensemble {ens_step * 1e3:6.3f} ms/model-step")
         print(f"  ratio: {seq_step / ens_step:.2f}x")
+        step_breakdown(group)
+        for member in members:
+            member.store.unlock()
     print("for scale: the paper's toy code, about 2.7 ms per step for one cell (evaluating every step)")
 
 
