@@ -168,7 +168,8 @@ def test_adam_steps_with_the_fused_kernel_the_ensemble_uses(tiny_config, name):
     config = tiny_config.model_copy(deep=True)
     config.optimizer.name = name
     experiment = Experiment(config)
-    params = [p for group in experiment.optimizer.param_groups for p in group["params"]]
+    (group,) = experiment.optimizer.param_groups  # one group: one kernel call steps all of it
+    params = group["params"]
     expected = [p.detach().clone() for p in params]
     exp_avgs = [torch.zeros_like(p) for p in expected]
     exp_avg_sqs = [torch.zeros_like(p) for p in expected]
@@ -186,11 +187,11 @@ def test_adam_steps_with_the_fused_kernel_the_ensemble_uses(tiny_config, name):
             exp_avg_sqs,
             [],
             [torch.tensor(float(step))] * len(params),
-            lr=0.01,
-            beta1=0.9,
-            beta2=0.999,
-            weight_decay=1.0,
-            eps=1e-8,
+            lr=group["lr"],
+            beta1=group["betas"][0],
+            beta2=group["betas"][1],
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
             amsgrad=False,
             maximize=False,
         )
