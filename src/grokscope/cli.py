@@ -173,6 +173,14 @@ def sweep(
     workers: Annotated[int, typer.Option(help="Processes (process and ensemble backends) or local Ray CPUs.")] = 1,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (ray backend).")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Retrain cells whose training failed.")] = False,
+    compile: Annotated[
+        bool,
+        typer.Option(
+            help="Ensemble backend: compile the stacked step (torch.compile, needs a C++ compiler). "
+            "About a quarter faster per step after a one-time compile of 6-30 s; rounding differs "
+            "from the eager step in the last bits."
+        ),
+    ] = False,
     device: DeviceOption = None,
 ) -> None:
     """Train every cell of a sweep (resumable: finished cells are kept) and draw its phase diagram."""
@@ -195,6 +203,7 @@ def sweep(
         address=address,
         device=device,
         report=report_cell,
+        compile=compile,
     )
     table = result.table
     console.print(

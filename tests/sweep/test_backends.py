@@ -85,11 +85,25 @@ def test_an_error_in_training_is_recorded_and_the_other_cells_go_on(tmp_path, mo
         ({"backend": "gpu"}, "backend = 'gpu': unknown; allowed: sequential, process, ensemble, ray"),
         ({"workers": 0}, "workers = 0: must be >= 1"),
         ({"address": "ray://x:1"}, "only the ray backend"),
+        ({"backend": "process", "compile": True}, "compile = True: only the ensemble backend compiles its step"),
     ],
 )
 def test_bad_backend_options_are_config_errors(tmp_path, kwargs, expected):
     with pytest.raises(ConfigError, match=expected.split(":")[0]):
         run_sweep(small_spec(), tmp_path / "s", **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+def test_compiling_without_a_cxx_compiler_is_a_config_error(tmp_path):
+    from torch._inductor import config as inductor_config
+
+    # torch's own patch: monkeypatch would delete the setting afterwards (it is not in the
+    # config class's __dict__), breaking every later compilation in this process
+    with (
+        inductor_config.patch({"cpp.cxx": (None, "no-such-compiler++")}),
+        pytest.raises(ConfigError, match=r"compile = True: torch.compile needs a C\+\+ compiler"),
+    ):
+        run_sweep(small_spec(), tmp_path / "s", backend="ensemble", compile=True)
     assert not (tmp_path / "s").exists()
 
 

@@ -4,11 +4,13 @@ rounding) over the first 100 steps, same phase labels at the end of the budget."
 import pandas as pd
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 import grokscope
 from grokscope.config import merge, parse_config
+from grokscope.errors import ConfigError
 from grokscope.runner import open_run
-from grokscope.train.ensemble import stack_key, train_ensemble
+from grokscope.train.ensemble import check_compiler, stack_key, train_ensemble
 from grokscope.train.trainer import Callback
 from tests.conftest import tiny_config_data
 
@@ -23,6 +25,17 @@ class Recorder(Callback):
     def on_step(self, trainer) -> None:
         if trainer.step <= self.last:
             self.params[trainer.step] = [p.detach().clone() for p in trainer.model.parameters()]
+
+
+def _has_compiler() -> bool:
+    try:
+        check_compiler()
+    except ConfigError:
+        return False
+    return True
+
+
+needs_compiler = pytest.mark.skipif(not _has_compiler(), reason="torch.compile needs a C++ compiler")
 
 
 def liu_toy(dtype: str, steps: int, **overrides) -> dict:
@@ -43,7 +56,7 @@ def liu_toy(dtype: str, steps: int, **overrides) -> dict:
     return merge(base, overrides)
 
 
-def train_both(datas: list[dict], tmp_path):
+def train_both(datas: list[dict], tmp_path, compile: bool = False):
     configs = [parse_config({**d, "name": f"c{i}"}) for i, d in enumerate(datas)]
     sequential = [Recorder() for _ in configs]
     for i, config in enumerate(configs):
@@ -55,6 +68,7 @@ def train_both(datas: list[dict], tmp_path):
         [tmp_path / "ens" / f"c{i}" for i in range(len(configs))],
         extra_callbacks=lambda i: [stacked[i]],
         done=lambda i, status: ended.__setitem__(i, status),
+        compile=compile,
     )
     assert sorted(ended) == list(range(len(configs)))
     return configs, sequential, stacked
@@ -69,7 +83,8 @@ def max_difference(a: Recorder, b: Recorder) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("dtype", "tolerance"), [("float32", 1e-5), ("float64", 1e-9)])
-def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, tolerance):
+@pytest.mark.parametrize("compile", [False, pytest.param(True, marks=needs_compiler)], ids=["eager", "compiled"])
+def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, tolerance, compile):
     # cells differing in seed, decoder lr, decoder weight decay and decoder init scale: one stack.
     # In float32 the fast undecayed cell has lr 5e-3: at 1e-2 the dynamics amplify rounding, so that
     # two *sequential* runs one ulp apart in one embedding at step 1 are 3e-5 apart at step 100
@@ -84,8 +99,10 @@ def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, tolerance
         {"model": {"decoder_init_scale": 0.5}, "seed": 2},
     ]
     datas = [liu_toy(dtype, 600, **o) for o in overrides]
-    configs, sequential, stacked = train_both(datas, tmp_path)
+    graphs = counters["stats"]["unique_graphs"]
+    configs, sequential, stacked = train_both(datas, tmp_path, compile)
     assert len({stack_key(c) for c in configs}) == 1
+    assert (counters["stats"]["unique_graphs"] > graphs) == compile  # the step ran compiled, or eager
     for i in range(len(configs)):
         difference = max_difference(sequential[i], stacked[i])
         assert difference < tolerance, f"cell {i}: {difference}"

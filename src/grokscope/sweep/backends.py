@@ -7,7 +7,8 @@ and the sweep table ``<out>/sweep.parquet`` is rewritten from the run folders as
 - ``process``: a pool of ``workers`` processes, one cell per task;
 - ``ensemble``: cells that can be stacked (same architecture; seeds, learning rates, weight
   decays, init scales may differ) trained together as one stacked model
-  (``grokscope.train.ensemble``); the others one by one;
+  (``grokscope.train.ensemble``); the others one by one. With ``compile``, each stack's step
+  is compiled by ``torch.compile`` (``grokscope.train.ensemble.compiled``);
 - ``ray``: cells as Ray tasks, on the cluster at ``address`` or on a local one with ``workers``
   CPUs (``pip install grokscope[ray]``). On a cluster of several machines, ``out`` must be a
   folder that every node sees (a shared file system).
@@ -50,6 +51,7 @@ def run_sweep(
     address: str | None = None,
     device: str | None = None,
     report: CellReport | None = None,
+    compile: bool = False,
 ) -> SweepResult:
     """Train every cell of a sweep into ``out`` and write its table; returns the sweep read back.
 
@@ -63,6 +65,12 @@ def run_sweep(
         raise ConfigError(f"workers = {workers}: must be >= 1")
     if address is not None and backend != "ray":
         raise ConfigError(f"address = {address!r}: only the ray backend connects to a cluster")
+    if compile:
+        if backend != "ensemble":
+            raise ConfigError(f"compile = True: only the ensemble backend compiles its step, not {backend!r}")
+        from grokscope.train.ensemble import check_compiler
+
+        check_compiler()
     spec, folder = load_sweep(source)
     cells = expand(spec, folder)
     out = Path(out)
@@ -89,7 +97,7 @@ def run_sweep(
         todo.append(CellJob(cell.id, cell.config.to_dict(), str(out / CELLS_DIR / cell.id)))
     if todo:
         runner = {"sequential": _sequential, "process": _process, "ensemble": _ensemble, "ray": _ray}[backend]
-        runner(todo, finished, workers=workers, address=address, device=device)
+        runner(todo, finished, workers=workers, address=address, device=device, compile=compile)
     return SweepResult(out)
 
 
@@ -129,13 +137,20 @@ def _process(jobs: list[CellJob], finished: CellReport, workers: int = 1, device
             finished(futures[future].id, future.result())
 
 
-def _ensemble(jobs: list[CellJob], finished: CellReport, workers: int = 1, device: str | None = None, **_: Any) -> None:
+def _ensemble(
+    jobs: list[CellJob],
+    finished: CellReport,
+    workers: int = 1,
+    device: str | None = None,
+    compile: bool = False,
+    **_: Any,
+) -> None:
     """Stackable cells as stacked models (groups of equal ``stack_key``), the rest one by one.
     With ``workers`` > 1 the cells are dealt round-robin to that many spawned processes, each
     stacking its share with an equal share of the cores as torch threads: the per-cell work of
     probes and run folders then runs in parallel too."""
     if workers == 1:
-        _ensemble_share(jobs, finished, device)
+        _ensemble_share(jobs, finished, device, compile)
         return
     shares = [jobs[w::workers] for w in range(workers) if jobs[w::workers]]
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -145,7 +160,7 @@ def _ensemble(jobs: list[CellJob], finished: CellReport, workers: int = 1, devic
         with ProcessPoolExecutor(
             len(shares), mp_context=context, initializer=_init_worker, initargs=(threads,)
         ) as pool:
-            futures = [pool.submit(_ensemble_worker, share, reports, device) for share in shares]
+            futures = [pool.submit(_ensemble_worker, share, reports, device, compile) for share in shares]
             while not all(future.done() for future in futures) or not reports.empty():
                 try:
                     finished(*reports.get(timeout=0.2))
@@ -155,11 +170,11 @@ def _ensemble(jobs: list[CellJob], finished: CellReport, workers: int = 1, devic
                 future.result()  # a worker's error (or interrupt) ends the sweep here
 
 
-def _ensemble_worker(jobs: list[CellJob], reports: Any, device: str | None) -> None:
-    _ensemble_share(jobs, lambda cell_id, state: reports.put((cell_id, state)), device)
+def _ensemble_worker(jobs: list[CellJob], reports: Any, device: str | None, compile: bool) -> None:
+    _ensemble_share(jobs, lambda cell_id, state: reports.put((cell_id, state)), device, compile)
 
 
-def _ensemble_share(jobs: list[CellJob], finished: CellReport, device: str | None) -> None:
+def _ensemble_share(jobs: list[CellJob], finished: CellReport, device: str | None, compile: bool) -> None:
     """The cells of ``jobs``, stacked by ``stack_key`` in this process. An error in a group is
     recorded in each of its cells that had not ended, and the other groups go on."""
     from grokscope.config import parse_config
@@ -177,7 +192,13 @@ def _ensemble_share(jobs: list[CellJob], finished: CellReport, device: str | Non
             finished(jobs[indices[position]].id, status)
 
         try:
-            train_ensemble([configs[i] for i in indices], [jobs[i].folder for i in indices], device=device, done=done)
+            train_ensemble(
+                [configs[i] for i in indices],
+                [jobs[i].folder for i in indices],
+                device=device,
+                done=done,
+                compile=compile,
+            )
         except (KeyboardInterrupt, RunFolderError):
             raise
         except Exception as error:  # one group's error must not end the other groups
