@@ -4,12 +4,18 @@ process: a Liu toy-model grid (decoder lr x decoder weight decay, p = 10 regress
 loss/accuracy and weight-norm probes every ``--eval-every`` steps, 10 as the preset evaluates,
 and on a log grid of 5 points per decade; a final checkpoint).
 
-Prints model-steps per second and milliseconds per model-step of both paths, and their ratio
-(target: >= 5x on 100 cells on 2 CPU cores); the same for the bare training step alone (no
-probes, no run folder; best of 3 rounds, the two paths alternating); then where the stacked
-step's time goes, by operation (torch profiler): once Python is out of the way, its arithmetic
-(batched matmuls, tanh, the fused Adam kernel) bounds the ratio. For scale: the paper's own toy
-code runs one cell at about 2.7 ms per step, evaluating every step (``--eval-every 1``).
+Prints model-steps per second and milliseconds per model-step of the sequential runs and of
+the ensemble, eager (the default) and compiled (``compile=True``: ``torch.compile`` of the
+stacked step; Inductor's cache starts empty, so the first compiled run includes a first
+compilation, as a machine's first sweep does, and the second finds the cache warm), and the
+ensembles' ratios to the sequential runs (target: >= 5x on 100 cells on 2 CPU cores). The
+sides alternate, a quarter of the sequential runs before each of the four ensemble runs, so
+that the machine's drifting speed biases neither. Then the same for the bare training step
+alone (no probes, no run folder; best of 3 rounds, the paths alternating), and where the
+eager stacked step's time goes, by operation (torch profiler): once Python is out of the way,
+its arithmetic (batched matmuls, tanh, the fused Adam kernel) bounds the ratio. For scale: the
+paper's own toy code runs one cell at about 2.7 ms per step, evaluating every step
+(``--eval-every 1``).
 
     python benchmarks/sweep_ensemble.py [--cells 100] [--steps 1000] [--eval-every 10] [--threads 2]
 """
@@ -18,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -54,16 +62,28 @@ def grid(cells: int, steps: int, eval_every: int = 10):
     return expand(spec)
 
 
-def full_runs(cells, root: Path) -> tuple[float, float]:
-    """Seconds for the sequential runs and for the ensemble, each cell a complete run folder. The
-    sequential runs are timed in two halves, before and after the ensemble, so that a machine
-    whose speed drifts during the benchmark biases neither side."""
-    half = len(cells) // 2
-    sequential = _sequential(cells[:half], root)
-    started = time.perf_counter()
-    train_ensemble([c.config for c in cells], [root / "ens" / c.id for c in cells])
-    ensemble = time.perf_counter() - started
-    return sequential + _sequential(cells[half:], root), ensemble
+def full_runs(cells, root: Path) -> tuple[float, dict[str, list[tuple[float, float]]]]:
+    """Seconds for the sequential runs, and for each run of the eager and compiled ensembles
+    with the seconds until its first step had ended (opening the cells and, when compiled,
+    compiling); each cell a complete run folder. The machine's speed drifts by tens of percent
+    over minutes, so the sides alternate: a quarter of the sequential runs, then an ensemble
+    run, four times (eager, compiled into Inductor's empty cache, eager, compiled again from the
+    warm cache). Each side's time is then spread over the whole benchmark."""
+    sequential = 0.0
+    runs: dict[str, list[tuple[float, float]]] = {"ensemble": [], "compiled": []}
+    for round_, (label, compile) in enumerate([("ensemble", False), ("compiled", True)] * 2):
+        sequential += _sequential(cells[round_::4], root)
+        started = time.perf_counter()
+        first: list[float] = []
+
+        def on_step(_: int, first: list[float] = first, started: float = started) -> None:
+            if not first:
+                first.append(time.perf_counter() - started)
+
+        folders = [root / f"{label}{round_}" / c.id for c in cells]
+        train_ensemble([c.config for c in cells], folders, on_step=on_step, compile=compile)
+        runs[label].append((time.perf_counter() - started, first[0]))
+    return sequential, runs
 
 
 def _sequential(cells, root: Path) -> float:
@@ -73,9 +93,11 @@ def _sequential(cells, root: Path) -> float:
     return time.perf_counter() - started
 
 
-def bare_steps(cells, group: StackedGroup, steps: int, rounds: int = 3) -> tuple[float, float]:
+def bare_steps(cells, groups: dict[str, StackedGroup], steps: int, rounds: int = 3) -> dict[str, float]:
     """Seconds per model-step of the training step alone: each cell's Trainer.train_step in turn,
-    and one StackedGroup.train_step for all cells; the best of ``rounds`` alternating rounds."""
+    and one StackedGroup.train_step for all cells per group (``groups``: label -> group, each
+    stepped once beforehand, so that compiling is not timed); the best of ``rounds`` rounds, the
+    paths alternating."""
     trainers = [Experiment(c.config).trainer([]) for c in cells]
 
     def sequential() -> None:
@@ -83,17 +105,21 @@ def bare_steps(cells, group: StackedGroup, steps: int, rounds: int = 3) -> tuple
             for _ in range(steps):
                 trainer.train_step()
 
-    def stacked() -> None:
-        for _ in range(steps):
-            group.train_step()
+    def stacked(group: StackedGroup) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(steps):
+                group.train_step()
 
-    best = {sequential: math.inf, stacked: math.inf}
+        return run
+
+    paths = {"sequential": sequential, **{label: stacked(group) for label, group in groups.items()}}
+    best = dict.fromkeys(paths, math.inf)
     for _ in range(rounds):
-        for path in best:
+        for label, path in paths.items():
             started = time.perf_counter()
             path()
-            best[path] = min(best[path], (time.perf_counter() - started) / (steps * len(cells)))
-    return best[sequential], best[stacked]
+            best[label] = min(best[label], (time.perf_counter() - started) / (steps * len(cells)))
+    return best
 
 
 def step_breakdown(group: StackedGroup, steps: int = 10, rows: int = 6) -> None:
@@ -124,23 +150,47 @@ def main() -> None:
     model_steps = len(cells) * args.steps
     print(f"{len(cells)} cells x {args.steps} steps = {model_steps} model-steps, {args.threads} torch threads")
     with tempfile.TemporaryDirectory() as tmp:
-        sequential, ensemble = full_runs(cells, Path(tmp))
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(tmp) / "inductor")  # a first compilation
+        sequential, runs = full_runs(cells, Path(tmp))
         print(f"full runs (run folders, probes every {args.eval_every} steps and on a log grid, final checkpoint):")
-        for label, seconds in (("sequential", sequential), ("ensemble", ensemble)):
-            print(
-                f"  {label:10s} {seconds:8.1f} s  {model_steps / seconds:8.0f} model-steps/s  "
+
+        def rate(label: str, seconds: float, ratio: bool = True) -> str:
+            line = (
+                f"  {label:28s} {seconds:7.1f} s {model_steps / seconds:6.0f} model-steps/s "
                 f"{seconds / model_steps * 1e3:6.3f} ms/model-step"
             )
-        print(f"  ratio ensemble / sequential: {sequential / ensemble:.2f}x (target >= 5x)")
-        members = [_open_member(i, c.config, Path(tmp) / "bare" / c.id, None, []) for i, c in enumerate(cells)]
-        group = StackedGroup(members)
-        seq_step, ens_step = bare_steps(cells, group, args.bare_steps)
+            return line + (f"  {sequential / seconds:5.2f}x" if ratio else "")
+
+        print(rate("sequential", sequential, ratio=False))
+        eager, compiled = runs["ensemble"], runs["compiled"]
+        print(rate("ensemble (mean of 2 runs)", sum(t for t, _ in eager) / 2))
+        print(rate("compiled, empty cache", compiled[0][0]))
+        print(rate("compiled, warm cache", compiled[1][0]))
+        print("  target: ensemble / sequential >= 5x")
+        for label, label_runs in runs.items():
+            print(
+                f"  {label} runs: " + ", ".join(f"{t:.1f} s (first step ended after {f:.1f} s)" for t, f in label_runs)
+            )
+        print("after the first step (without opening the cells and compiling), mean of 2 runs:")
+        for label, label_runs in runs.items():
+            rest = sum(t - f for t, f in label_runs) / 2 / (model_steps - len(cells))
+            print(f"  {label:10s} {rest * 1e3:6.3f} ms/model-step  {sequential / model_steps / rest:5.2f}x")
+        groups = {}
+        for label, compile in (("ensemble", False), ("compiled", True)):
+            members = [
+                _open_member(i, c.config, Path(tmp) / "bare" / label / c.id, None, []) for i, c in enumerate(cells)
+            ]
+            groups[label] = StackedGroup(members, compile)
+            groups[label].train_step()
+        best = bare_steps(cells, groups, args.bare_steps)
         print(f"bare training step ({args.bare_steps} steps, best of 3):")
-        print(f"  sequential {seq_step * 1e3:6.3f} ms/model-step   ensemble {ens_step * 1e3:6.3f} ms/model-step")
-        print(f"  ratio: {seq_step / ens_step:.2f}x")
-        step_breakdown(group)
-        for member in members:
-            member.store.unlock()
+        for label, seconds in best.items():
+            ratio = "" if label == "sequential" else f"  {best['sequential'] / seconds:5.2f}x"
+            print(f"  {label:10s} {seconds * 1e3:6.3f} ms/model-step{ratio}")
+        step_breakdown(groups["ensemble"])
+        for group in groups.values():
+            for member in group.members:
+                member.store.unlock()
     print("for scale: the paper's toy code, about 2.7 ms per step for one cell (evaluating every step)")
 
 
