@@ -4,7 +4,8 @@
     metrics.parquet         one row per evaluation step
     arrays/<probe>/<step>.npz
     checkpoints/step_<N>/   model.safetensors + state.pt (optimizer, RNG, probe state)
-    events.jsonl            started, resumed, diverged, interrupted, finished
+    events.jsonl            started, resumed, stacked (batched ensemble: cells, compiled),
+                            diverged, interrupted, finished, failed
     summary.json            fit / generalization steps, phase, final metrics
 
 Every file is written to a temporary name and renamed into place, so a killed process leaves

@@ -112,6 +112,7 @@ def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, tolerance
     for i in range(len(configs)):
         seq, ens = open_run(tmp_path / "seq" / f"c{i}"), open_run(tmp_path / "ens" / f"c{i}")
         assert ens.summary["status"] == seq.summary["status"] == "finished"
+        assert [e["compiled"] for e in ens.events if e["event"] == "stacked"] == [compile]
         assert ens.summary["phase"] == seq.summary["phase"]
         assert ens.summary["fit_step"] == seq.summary["fit_step"]
         assert ens.summary["generalization_step"] == seq.summary["generalization_step"]

@@ -166,6 +166,7 @@ class StackedGroup:
         self._decayed_names: list[str] = []
         self._stack_optimizer_state()
         self.grad_fn = vmap(grad_and_value(self._cell_loss), in_dims=(0, 0, self._x_dim(), self._x_dim()))
+        self.compiled = compile
         if compile:
             self.grad_fn = compiled(self.grad_fn)
         self.output_fn = vmap(self._cell_output, in_dims=(0, 0, None))
@@ -497,6 +498,8 @@ def _fit_group(group: StackedGroup, done: CellDone | None, on_step: Callable[[in
     """The trainer loop of ``Trainer.fit``, run for every cell of the group at once."""
     for member in group.members:
         member.started = time.monotonic()
+        # the arithmetic that steps the cell from here on (a resumed cell may be stacked otherwise)
+        member.store.event("stacked", step=group.step, cells=len(group.members), compiled=group.compiled)
         for callback in member.trainer.callbacks:
             callback.on_train_start(member.trainer)
     if not group.members[0].trainer.resumed:
