@@ -3,7 +3,7 @@
 Cells of a sweep that differ only in seed, learning rates, weight decays or initialization
 scales have parameters of the same shapes and the same forward function. Stacking each
 parameter along a new leading cell axis (C, ...) turns C small forward/backward passes into one
-batched pass (``torch.func.vmap`` over ``functional_call``, gradients by ``torch.func.grad``), and
+batched pass (``torch.func.vmap`` over ``functional_call``, differentiated by autograd), and
 C optimizer steps into one step on stacked tensors with per-cell learning rates and weight
 decays. On small models, where one run's step is dominated by Python and dispatch overhead,
 that is many times the throughput of running the cells one after the other.
@@ -26,26 +26,32 @@ way takes about a fifth of the time of the sequential runs on 2 cores
 (``benchmarks/sweep_ensemble.py``; the ratio depends on the machine); the arithmetic of the
 stacked step, not Python, is then most of the time.
 
+The stacked step computes each cell's bits. Under ``vmap`` the model's linear layers go through
+``train.stacked_linear`` (each cell's ``addmm`` and its backward, batched where MKL computes a
+batch as it computes each matrix, cell by cell where not), the forward is differentiated with
+plain autograd, and the fused Adam kernel gets a cell at a time wherever a range of cells would
+round otherwise (``_by_cell``). For Adam / AdamW runs of linear layers and elementwise
+operations (the MLP, the Liu toy model) every parameter at every step is then bitwise the
+sequential run's (SGD and gradient clipping agree to rounding), and so is every recorded
+metric in float32 (``tests/sweep/test_ensemble.py``), and with them every phase label. Before
+(``vmap`` over ``torch.func.grad``: batched matmul, then a separate bias add) the two paths
+agreed to rounding only, and over 2e4 steps that moved 2 cells of the 100 of
+``benchmarks/liu_grid_100.yaml`` into another phase: cells at a phase boundary are labelled by
+rounding (a float64 run labels them otherwise again).
+
 With ``compile`` (``grokscope sweep --backend ensemble --compile``), each group compiles its
-stacked forward and backward with ``torch.compile`` (``compiled``). The step gets about a
-quarter faster: the 8 x 8 Liu diagram of ``experiments/sweeps/liu_toy_lr_wd.yaml`` took 536 s
-on 2 cores (761 s eager, on another day). The price is a first compilation, and rounding that
-is not the eager step's. In that diagram, one cell of 64 then gets another label than the
-sequential float32 runs give it: decoder lr 5.2e-4, wd 10, which hovers at the 90 % threshold.
-It gets the label that a float64 run of the same config gives. The eager step is the default.
+stacked forward and backward (``torch.func.grad`` of the model's own layers) with
+``torch.compile`` (``compiled``): about a quarter faster per step, after a first compilation,
+but with Inductor's rounding, which is not a single run's. Parameters agree within 1e-5 over
+100 steps in float32; at 2e4 steps 3 cells of those 100 got another phase than the sequential
+runs (1 of the 64 of ``experiments/sweeps/liu_toy_lr_wd.yaml``). The eager step is the default.
 
 Both paths step Adam / AdamW with one implementation, torch's fused kernel: the ensemble calls
-it on the stacks, and ``build_optimizer`` asks torch for it in every run. With torch's default
-(a for-loop on CPU) on the sequential side, the two differed in rounding only, but enough for
-one cell of 64 in the 8 x 8 Liu diagram (decoder lr 5.2e-4, wd 10, hovering at the 90 %
-threshold) to land in another phase.
+it on the stacks, and ``build_optimizer`` asks torch for it in every run.
 
 The stacked optimizer is torch's own: AdamW / Adam by torch's fused kernel (one call per
 distinct learning rate, over ranges of the stacks: the cells are sorted by learning rate), SGD
-by torch's single-tensor arithmetic repeated operation by operation on the stacks. The two paths
-agree to rounding: float32 parameters within 1e-5 over the first 100 steps, float64 within 1e-9
-(``tests/sweep/test_ensemble.py``); cells whose dynamics amplify rounding (a large undecayed
-learning rate) drift apart in float32 as two sequential runs one ulp apart do.
+by torch's single-tensor arithmetic repeated operation by operation on the stacks.
 
 What can be stacked (``stack_key``): equal task, model spec up to fields whose name contains
 ``init`` (a convention: such fields only shape the initial weights), training spec, dtype,
@@ -67,7 +73,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +87,7 @@ from grokscope.probes.base import ProbeOutput, StackedContext, StackMeasure, eva
 from grokscope.runner import Experiment, finish_run, start_run
 from grokscope.store import RunStore
 from grokscope.train.callbacks import ProbeCallback
+from grokscope.train.stacked_linear import exact_linears
 from grokscope.train.trainer import Callback, Trainer
 
 CellDone = Callable[[int, str], None]
@@ -165,11 +172,17 @@ class StackedGroup:
         self._fused_batches: list | None = None
         self._decayed_names: list[str] = []
         self._stack_optimizer_state()
-        self.grad_fn = vmap(grad_and_value(self._cell_loss), in_dims=(0, 0, self._x_dim(), self._x_dim()))
+        # the template whose linear layers compute each cell's bits as a single run does
+        self.exact_template = exact_linears(copy.deepcopy(self.template))
+        x_dim = self._x_dim()
+        self.losses_fn = vmap(partial(self._cell_loss, self.exact_template), in_dims=(0, 0, x_dim, x_dim))
+        self.output_fn = vmap(partial(self._cell_output, self.exact_template), in_dims=(0, 0, None))
         self.compiled = compile
+        self.grad_fn = self._exact_grads
         if compile:
-            self.grad_fn = compiled(self.grad_fn)
-        self.output_fn = vmap(self._cell_output, in_dims=(0, 0, None))
+            # torch.compile traces torch.func.grad of the model's own layers
+            cell_loss = partial(self._cell_loss, self.template)
+            self.grad_fn = compiled(vmap(grad_and_value(cell_loss), in_dims=(0, 0, x_dim, x_dim)))
         self.parameter_names = [n for n, _ in self.template.named_parameters()]
         self.stacked_probes = self._stacked_probes()
         self.eval_batch_size = self.training.eval_batch_size
@@ -261,11 +274,22 @@ class StackedGroup:
     def _x_dim(self) -> int | None:
         return None if all(m.trainer.sampler.full_batch for m in self.members) else 0
 
-    def _cell_loss(self, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x, y) -> torch.Tensor:
-        return self.objective.loss(self._cell_output(params, frozen, x), y)
+    def _cell_loss(self, template: nn.Module, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x, y):
+        return self.objective.loss(self._cell_output(template, params, frozen, x), y)
 
-    def _cell_output(self, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x) -> torch.Tensor:
-        return functional_call(self.template, {**params, **frozen}, (x,))
+    def _cell_output(self, template: nn.Module, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x):
+        return functional_call(template, {**params, **frozen}, (x,))
+
+    def _exact_grads(self, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x, y):
+        """Each cell's gradients and loss (C,): the vmapped forward of ``exact_template``,
+        differentiated by autograd (the sum's backward hands each cell's loss a 1, as
+        ``loss.backward()`` does). For the layers ``exact_linears`` covers and elementwise
+        operations, bit for bit what each cell computes alone."""
+        leaves = {name: stack.detach().requires_grad_() for name, stack in params.items()}
+        with torch.enable_grad():
+            losses = self.losses_fn(leaves, frozen, x, y)
+        grads = torch.autograd.grad(losses.sum(), list(leaves.values()), allow_unused=True, materialize_grads=True)
+        return dict(zip(leaves, grads, strict=True)), losses
 
     @torch.no_grad()
     def evaluate(self, positions: list[int]) -> dict[str, torch.Tensor]:
@@ -276,7 +300,7 @@ class StackedGroup:
         # both splits in one pass (these models compute each row alone): on the Liu grid a
         # second pass for the 10 test samples took 6 of the 21 ms
         x = torch.cat(list(splits.values()))
-        with eval_mode(self.template):
+        with eval_mode(self.exact_template):
             chunks = [self.output_fn(params, frozen, chunk) for chunk in x.split(self.eval_batch_size)]
         together = torch.cat(chunks, dim=1)
         sizes = [len(split) for split in splits.values()]
@@ -369,7 +393,8 @@ class StackedGroup:
         The kernel takes one learning rate and weight decay per call, so it is called once per
         distinct learning rate (and weight decay, for Adam, whose decay enters the gradient) over
         each range of consecutive cells that share them (a view of the stacks; the cells are
-        sorted by learning rate when the group is made), or over whole stacks.
+        sorted by learning rate when the group is made), or over whole stacks. A parameter whose
+        cells are not whole vectors of the CPU's vector unit goes in cell by cell (``_by_cell``).
         AdamW's decoupled decay ``p * (1 - lr wd)`` is applied to each whole stack first, with
         per-cell factors: bitwise what the kernel does inside, in one pass for all cells."""
         if self._fused_batches is None:
@@ -382,14 +407,14 @@ class StackedGroup:
         kernel = torch._fused_adamw_ if self.kind == "AdamW" else torch._fused_adam_
         # the kernel walks memory densely: gradients must be laid out as the parameters are
         dense = {name: grads[name].contiguous() for name in self.names}
-        for lr, wd, ranges, params, exp_avgs, exp_avg_sqs in self._fused_batches:
+        for lr, wd, pieces, params, exp_avgs, exp_avg_sqs in self._fused_batches:
             kernel(
                 params,
-                [dense[name][start:stop] for name, start, stop in ranges],
+                [dense[name][start:stop] for name, start, stop in pieces],
                 exp_avgs,
                 exp_avg_sqs,
                 [],
-                [step] * len(ranges),
+                [step] * len(pieces),
                 lr=lr * factor,
                 beta1=beta1,
                 beta2=beta2,
@@ -400,9 +425,10 @@ class StackedGroup:
             )
 
     def _group_by_learning_rate(self) -> list[tuple]:
-        """(lr, kernel weight decay, ranges, params, exp_avgs, exp_avg_sqs) per kernel call; a
-        range is (parameter name, first cell, cell after the last) of consecutive cells that share
-        the learning rate (and, for Adam, the weight decay). Kept until ``drop()``."""
+        """(lr, kernel weight decay, pieces, params, exp_avgs, exp_avg_sqs) per kernel call; a
+        piece is (parameter name, first cell, cell after the last): a range of consecutive cells
+        that share the learning rate (and, for Adam, the weight decay), or one cell of it
+        (``_by_cell``). Kept until ``drop()``."""
         ranges: dict[tuple[float, float], list[tuple[str, int, int]]] = {}
         for name in self.names:
             keys = [
@@ -410,9 +436,11 @@ class StackedGroup:
                 for lr, wd in zip(self.lr[name].tolist(), self.wd[name].tolist(), strict=True)
             ]
             start = 0
+            by_cell = self._by_cell(self.params[name])
             for key, run in itertools.groupby(keys):
                 stop = start + len(list(run))
-                ranges.setdefault(key, []).append((name, start, stop))
+                pieces = [(name, i, i + 1) for i in range(start, stop)] if by_cell else [(name, start, stop)]
+                ranges.setdefault(key, []).extend(pieces)
                 start = stop
         # AdamW's stacks with a decay in any cell, decayed before the kernel calls
         self._decayed_names = [n for n in self.names if self.kind == "AdamW" and bool((self.wd[n] != 0).any())]
@@ -426,6 +454,18 @@ class StackedGroup:
             (lr, wd, entries, pick(self.params, entries), pick(exp_avgs, entries), pick(exp_avg_sqs, entries))
             for (lr, wd), entries in ranges.items()
         ]
+
+    @staticmethod
+    def _by_cell(stack: torch.Tensor) -> bool:
+        """Whether the fused kernel must get this stack one cell at a time to round each cell as
+        a run alone does. On CPU the kernel steps each tensor by whole vectors and its last
+        elements one by one, which rounds otherwise; a cell whose size is not a multiple of the
+        vector (8 floats with AVX2, 16 with AVX-512) would have some of its elements stepped
+        the other way in a range of cells."""
+        if stack.device.type != "cpu":
+            return False
+        vector_bytes = {"AVX2": 32, "SVE256": 32}.get(torch.backends.cpu.get_cpu_capability(), 64)
+        return stack[0].numel() % (vector_bytes // stack.element_size()) != 0
 
     def _sgd(self, grads: dict[str, torch.Tensor], factor: float) -> None:
         """torch.optim.SGD (single-tensor path, no dampening), on stacks."""
@@ -555,8 +595,11 @@ def compiled(step: Callable[..., Any]) -> Callable[..., Any]:
     time, and about 6 s once Inductor's on-disk cache holds the kernels. A new group, or one
     that lost a diverged cell, compiles again, so the switch pays on long budgets.
 
-    The rounding differs from the eager step's in the last bits. Parameters still agree with
-    the sequential runs within the tolerances of ``tests/sweep/test_ensemble.py``.
+    It differentiates the model's own layers with ``torch.func.grad``, which ``torch.compile``
+    traces as one graph (``stacked_linear`` steps outside ``torch.func``), and rounds as Inductor
+    does: not bitwise as a single run, unlike the eager step. Parameters agree with the
+    sequential runs within the tolerances of ``tests/sweep/test_ensemble.py``; cells at a phase
+    boundary can get another phase.
 
     Shapes are static and the step is one graph. If the recompile limit is hit, the call fails
     instead of falling back silently to eager code: a run must not change its arithmetic
@@ -623,7 +666,7 @@ def train_ensemble(
     ``extra_callbacks(i)`` gives more callbacks for cell i; ``on_step(n)`` is called after each
     stacked step with the number of cells it advanced. ``compile`` compiles each group's stacked
     forward and backward (``compiled``): faster steps after a one-time compilation, with other
-    rounding than the eager step.
+    rounding than the eager step (which computes each cell's bits as its run alone would).
 
     >>> train_ensemble([config_a, config_b], ["runs/a", "runs/b"])   # doctest: +SKIP
     """
