@@ -1,8 +1,10 @@
 """Throughput of the batched ensemble against sequential runs of the same cells, in the same
-process: a Liu toy-model grid (decoder lr x decoder weight decay, p = 10 regression, decoder
-1-200-200-30) of ``--cells`` cells, ``--steps`` steps each, every cell a full run (run folder,
-loss/accuracy and weight-norm probes every ``--eval-every`` steps, 10 as the preset evaluates,
-and on a log grid of 5 points per decade; a final checkpoint).
+process: the Liu toy-model grid of ``liu_grid_100.yaml`` (decoder lr x decoder weight decay,
+p = 10 regression, decoder 1-200-200-30) with ``--cells`` cells, ``--steps`` steps each, every
+cell a full run (run folder, loss/accuracy and weight-norm probes every ``--eval-every`` steps,
+10 as the preset evaluates, and on a log grid of 5 points per decade; a final checkpoint).
+Whether the ensemble gives each cell of that grid the phase the sequential run gives it, at the
+full budget, is ``benchmarks/sweep_labels.py``'s question.
 
 Prints model-steps per second and milliseconds per model-step of the sequential runs and of
 the ensemble, eager (the default) and compiled (``compile=True``: ``torch.compile`` of the
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import yaml
 from torch.profiler import profile
 
 import grokscope
@@ -38,28 +41,26 @@ from grokscope.runner import Experiment
 from grokscope.sweep import SweepSpec, expand
 from grokscope.train.ensemble import StackedGroup, _open_member, reuse_freed_memory, train_ensemble
 
+GRID = Path(__file__).with_name("liu_grid_100.yaml")
+"""The grid at its full budget (2e4 steps): ``benchmarks/sweep_labels.py`` compares the phases."""
+
 
 def grid(cells: int, steps: int, eval_every: int = 10):
+    """The cells of ``GRID``, about sqrt(cells) per axis, each ``steps`` steps long."""
+    data = yaml.safe_load(GRID.read_text())
     side = max(1, round(math.sqrt(cells)))
-    spec = SweepSpec.model_validate(
+    learning_rates, weight_decays = data["axes"].values()
+    learning_rates["num"], weight_decays["num"] = side, max(1, cells // side)
+    data["overrides"].update(
         {
-            "name": "bench",
-            "base": "liu_fig6b_toy_addition",
-            "overrides": {
-                "device": "cpu",
-                "training": {"steps": steps},
-                "schedule": {"linear_points": max(1, steps // eval_every), "log_points_per_decade": 5},
-                # one checkpoint, at the end: at a few hundred steps the default (every budget/10)
-                # would time the disk more than the training, on both sides alike
-                "output": {"checkpoint_every": steps},
-            },
-            "axes": {
-                "optimizer.groups.decoder.lr": {"log": [1e-5, 1e-2], "num": side},
-                "optimizer.groups.decoder.weight_decay": {"linear": [0, 10], "num": max(1, cells // side)},
-            },
+            "training": {"steps": steps},
+            "schedule": {"linear_points": max(1, steps // eval_every), "log_points_per_decade": 5},
+            # one checkpoint, at the end: at a few hundred steps the default (every budget/10)
+            # would time the disk more than the training, on both sides alike
+            "output": {"checkpoint_every": steps},
         }
     )
-    return expand(spec)
+    return expand(SweepSpec.model_validate(data))
 
 
 def full_runs(cells, root: Path) -> tuple[float, dict[str, list[tuple[float, float]]]]:
