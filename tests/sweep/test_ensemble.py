@@ -87,9 +87,9 @@ def max_difference(a: Recorder, b: Recorder) -> float:
 @pytest.mark.parametrize("compile", [False, pytest.param(True, marks=needs_compiler)], ids=["eager", "compiled"])
 def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, compile):
     # The eager step computes each cell's bits (exact_linears): every parameter at every step
-    # equal, and in float32 every recorded metric. The compiled step rounds otherwise: 1e-5 in float32 over the
-    # first 100 steps, 1e-9 in float64. Cells differing in seed, decoder lr, decoder weight decay
-    # and decoder init scale: one stack. Compiled in float32, the fast undecayed cell has lr 5e-3:
+    # equal, and in float32 every recorded metric. The compiled step rounds otherwise: 1e-5 in
+    # float32 over the first 100 steps, 1e-9 in float64. Cells differing in seed, decoder lr,
+    # decoder weight decay and decoder init scale: one stack. Compiled in float32, the fast undecayed cell has lr 5e-3:
     # at 1e-2 the dynamics amplify rounding, so that two runs one ulp apart in one embedding at
     # step 1 are 3e-5 apart at step 100.
     tolerance = 0.0 if not compile else {"float32": 1e-5, "float64": 1e-9}[dtype]
@@ -129,7 +129,7 @@ def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, compile):
             pd.testing.assert_frame_equal(ens.metrics[early], seq.metrics[early], rtol=1e3 * tolerance)
         elif dtype == "float32":  # every evaluation of the 600 steps, bit for bit
             pd.testing.assert_frame_equal(ens.metrics, seq.metrics, check_exact=True)
-        else:  # float64: the batched evaluation pass (both splits at once) rounds otherwise
+        else:  # float64: a few recorded metrics differ in the last bits
             pd.testing.assert_frame_equal(ens.metrics, seq.metrics, rtol=1e-12)
         phases.append(seq.summary["phase"])
     assert len(set(phases)) >= 2, phases  # the cells do not all end alike
