@@ -90,7 +90,8 @@ class _Linear(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
-        pass
+        """Nothing to save: functorch requires the method, and under ``vmap`` autograd records
+        ``StackedLinear`` instead of this function (whose ``backward`` only refuses)."""
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
