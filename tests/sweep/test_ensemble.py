@@ -89,9 +89,9 @@ def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, compile):
     # The eager step computes each cell's bits (exact_linears): every parameter at every step
     # equal, and in float32 every recorded metric. The compiled step rounds otherwise: 1e-5 in
     # float32 over the first 100 steps, 1e-9 in float64. Cells differing in seed, decoder lr,
-    # decoder weight decay and decoder init scale: one stack. Compiled in float32, the fast undecayed cell has lr 5e-3:
-    # at 1e-2 the dynamics amplify rounding, so that two runs one ulp apart in one embedding at
-    # step 1 are 3e-5 apart at step 100.
+    # decoder weight decay and decoder init scale: one stack. Compiled in float32, the fast
+    # undecayed cell has lr 5e-3: at 1e-2 the dynamics amplify rounding, so that two runs one ulp
+    # apart in one embedding at step 1 are 3e-5 apart at step 100.
     tolerance = 0.0 if not compile else {"float32": 1e-5, "float64": 1e-9}[dtype]
     fast = 5e-3 if compile and dtype == "float32" else 1e-2
     overrides = [

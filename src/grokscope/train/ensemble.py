@@ -175,14 +175,15 @@ class StackedGroup:
         # the template whose linear layers compute each cell's bits as a single run does
         self.exact_template = exact_linears(copy.deepcopy(self.template))
         x_dim = self._x_dim()
-        self.losses_fn = vmap(partial(self._cell_loss, self.exact_template), in_dims=(0, 0, x_dim, x_dim))
         self.output_fn = vmap(partial(self._cell_output, self.exact_template), in_dims=(0, 0, None))
         self.compiled = compile
-        self.grad_fn = self._exact_grads
         if compile:
             # torch.compile traces torch.func.grad of the model's own layers
             cell_loss = partial(self._cell_loss, self.template)
             self.grad_fn = compiled(vmap(grad_and_value(cell_loss), in_dims=(0, 0, x_dim, x_dim)))
+        else:
+            self.losses_fn = vmap(partial(self._cell_loss, self.exact_template), in_dims=(0, 0, x_dim, x_dim))
+            self.grad_fn = self._exact_grads
         self.parameter_names = [n for n, _ in self.template.named_parameters()]
         self.stacked_probes = self._stacked_probes()
         self.eval_batch_size = self.training.eval_batch_size
