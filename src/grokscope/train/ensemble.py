@@ -23,8 +23,8 @@ from one batched forward pass (``StackedGroup.evaluate``), and every probe that 
 (``StackedGroup.measure``); each cell's probe callback records those results as its own and runs
 its other probes itself, on the shared outputs. Training and measuring a 100-cell Liu grid this
 way takes a fourth to a fifth of the time of the sequential runs on 2 cores
-(``benchmarks/sweep_ensemble.py``; the ratio depends on the machine and the day); the arithmetic of the
-stacked step, not Python, is then most of the time.
+(``benchmarks/sweep_ensemble.py``; the ratio depends on the machine and the day); the
+arithmetic of the stacked step, not Python, is then most of the time.
 
 The stacked step computes each cell's bits. Under ``vmap`` the model's linear layers go through
 ``train.stacked_linear`` (each cell's ``addmm`` and its backward, batched where MKL computes a

@@ -35,8 +35,8 @@ def _each_cell(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> t
     machine this was written on, products with a dimension of 1 or 5-11 (a layer with one
     input, say) sum in another order in a batch. Whether a batch of this shape and layout is
     exact is probed once, on random matrices; when it is not, the cells go one by one."""
-    key = (a.shape[1:], b.shape[1:], a.stride()[1:], b.stride()[1:], bias is None, a.dtype, a.device)
-    key += (torch.get_num_threads(),)
+    layout = (a.shape[1:], b.shape[1:], a.stride()[1:], b.stride()[1:], bias is None)
+    key = (*layout, a.dtype, a.device, torch.get_num_threads())  # MKL's order can depend on threads
     if key not in _BATCH_IS_EXACT:
         generator = torch.Generator(device=a.device).manual_seed(0)
         probe = [None if t is None else _random_like(t, generator) for t in (bias, a, b)]
