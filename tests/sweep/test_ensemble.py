@@ -10,8 +10,9 @@ from torch._dynamo.utils import counters
 import grokscope
 from grokscope.config import merge, parse_config
 from grokscope.errors import ConfigError
-from grokscope.runner import open_run
+from grokscope.runner import Experiment, open_run
 from grokscope.train.ensemble import check_compiler, stack_key, train_ensemble
+from grokscope.train.stacked_forward import stacked_forward
 from grokscope.train.trainer import Callback
 from tests.conftest import tiny_config_data
 
@@ -204,3 +205,22 @@ def test_a_diverging_cell_leaves_the_stack_and_the_others_go_on(tmp_path):
     assert statuses == ["finished", "diverged", "finished"]
     for i in (0, 2):
         assert max_difference(sequential[i], stacked[i]) == 0
+
+
+def test_a_model_without_a_stacked_forward_is_vmapped(tmp_path):
+    # matrix embeddings (S3) have no forward written on stacks: the ensemble vmaps the model,
+    # with exact_linears, and still computes each cell's bits
+    base = {
+        "name": "s3",
+        "device": "cpu",
+        "task": {"name": "permutation_group", "n": 3},
+        "model": {"name": "liu_toy", "combine": "product", "decoder_widths": [16]},
+        "optimizer": {"name": "adamw", "lr": 0.01, "weight_decay": 0.1},
+        "training": {"steps": 100, "loss": "mse"},
+    }
+    datas = [base, merge(base, {"seed": 1, "optimizer": {"lr": 0.003}})]
+    configs, sequential, stacked = train_both(datas, tmp_path)
+    assert stacked_forward(Experiment(configs[0]).model) is None
+    for i in range(len(configs)):
+        assert max_difference(sequential[i], stacked[i]) == 0, i
+        assert max_difference(sequential[i], stacked[1 - i]) > 1e-3

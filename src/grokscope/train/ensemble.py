@@ -1,12 +1,13 @@
 """Batched ensembles: runs that share an architecture, trained together as one stacked model.
 
 Cells of a sweep that differ only in seed, learning rates, weight decays or initialization
-scales have parameters of the same shapes and the same forward function. Stacking each
-parameter along a new leading cell axis (C, ...) turns C small forward/backward passes into one
-batched pass (``torch.func.vmap`` over ``functional_call``, differentiated by autograd), and
-C optimizer steps into one step on stacked tensors with per-cell learning rates and weight
-decays. On small models, where one run's step is dominated by Python and dispatch overhead,
-that is many times the throughput of running the cells one after the other.
+scales have parameters of the same shapes and the same forward function. Stacking each parameter
+along a new leading cell axis (C, ...) turns C small forward/backward passes into one batched
+pass (the forward written on stacks, ``train.stacked_forward``, for the MLP and the Liu toy
+model; ``torch.func.vmap`` over ``functional_call`` for other models; differentiated by autograd
+either way), and C optimizer steps into one step on stacked tensors with per-cell learning rates
+and weight decays. On small models, where one run's step is dominated by Python and dispatch
+overhead, that is many times the throughput of running the cells one after the other.
 
 Every cell stays an ordinary run: it has its own ``Experiment`` (initialized from its own seed,
 exactly as ``grokscope.run`` would), its own run folder, ``Trainer`` (step count, minibatch
@@ -26,18 +27,19 @@ way takes a fourth to a fifth of the time of the sequential runs on 2 cores
 (``benchmarks/sweep_ensemble.py``; the ratio depends on the machine and the day); the
 arithmetic of the stacked step, not Python, is then most of the time.
 
-The stacked step computes each cell's bits. Under ``vmap`` the model's linear layers go through
+The stacked step computes each cell's bits. The model's linear layers go through
 ``train.stacked_linear`` (each cell's ``addmm`` and its backward, batched where MKL computes a
-batch as it computes each matrix, cell by cell where not), the forward is differentiated with
-plain autograd, and the fused Adam kernel gets a cell at a time wherever a range of cells would
-round otherwise (``_by_cell``). For Adam / AdamW runs of linear layers and elementwise
-operations (the MLP, the Liu toy model) every parameter at every step is then bitwise the
-sequential run's (SGD and gradient clipping agree to rounding), and so is every recorded
-metric in float32 (``tests/sweep/test_ensemble.py``), and with them every phase label. Before
-(``vmap`` over ``torch.func.grad``: batched matmul, then a separate bias add) the two paths
-agreed to rounding only, and over 2e4 steps that moved 2 cells of the 100 of
-``benchmarks/liu_grid_100.yaml`` into another phase: cells at a phase boundary are labelled by
-rounding (a float64 run labels them otherwise again).
+batch as it computes each matrix, cell by cell where not), called by the stacked forward or,
+under ``vmap``, by ``exact_linears``; the forward is differentiated with plain autograd, and the
+fused Adam kernel gets a cell at a time wherever a range of cells would round otherwise
+(``_by_cell``). For Adam / AdamW runs of linear layers and elementwise operations (the MLP, the
+Liu toy model) every parameter at every step is then bitwise the sequential run's (SGD and
+gradient clipping agree to rounding), and so is every recorded metric in float32
+(``tests/sweep/test_ensemble.py``), and with them every phase label. Before (``vmap`` over
+``torch.func.grad``: batched matmul, then a separate bias add) the two paths agreed to rounding
+only, and over 2e4 steps that moved 2 cells of the 100 of ``benchmarks/liu_grid_100.yaml`` into
+another phase: cells at a phase boundary are labelled by rounding (a float64 run labels them
+otherwise again).
 
 With ``compile`` (``grokscope sweep --backend ensemble --compile``), each group compiles its
 stacked forward and backward (``torch.func.grad`` of the model's own layers) with
@@ -87,6 +89,7 @@ from grokscope.probes.base import ProbeOutput, StackedContext, StackMeasure, eva
 from grokscope.runner import Experiment, finish_run, start_run
 from grokscope.store import RunStore
 from grokscope.train.callbacks import ProbeCallback
+from grokscope.train.stacked_forward import StackedForward, stacked_forward
 from grokscope.train.stacked_linear import exact_linears
 from grokscope.train.trainer import Callback, Trainer
 
@@ -175,14 +178,25 @@ class StackedGroup:
         # the template whose linear layers compute each cell's bits as a single run does
         self.exact_template = exact_linears(copy.deepcopy(self.template))
         x_dim = self._x_dim()
-        self.output_fn = vmap(partial(self._cell_output, self.exact_template), in_dims=(0, 0, None))
+        # the forward on stacks, written out for the models that have it (without vmap's cost
+        # per operation), else the vmapped forward of exact_template: the same bits either way
+        forward = stacked_forward(self.template)
+        if forward is not None:
+            self.output_fn = partial(self._stacked_output, forward, shared=True)
+        else:
+            self.output_fn = vmap(partial(self._cell_output, self.exact_template), in_dims=(0, 0, None))
         self.compiled = compile
         if compile:
             # torch.compile traces torch.func.grad of the model's own layers
             cell_loss = partial(self._cell_loss, self.template)
             self.grad_fn = compiled(vmap(grad_and_value(cell_loss), in_dims=(0, 0, x_dim, x_dim)))
         else:
-            self.losses_fn = vmap(partial(self._cell_loss, self.exact_template), in_dims=(0, 0, x_dim, x_dim))
+            if forward is not None:
+                output_fn = partial(self._stacked_output, forward, shared=x_dim is None)
+                losses_fn = vmap(self.objective.loss, in_dims=(0, x_dim))
+                self.losses_fn = lambda params, frozen, x, y: losses_fn(output_fn(params, frozen, x), y)
+            else:
+                self.losses_fn = vmap(partial(self._cell_loss, self.exact_template), in_dims=(0, 0, x_dim, x_dim))
             self.grad_fn = self._exact_grads
         self.parameter_names = [n for n, _ in self.template.named_parameters()]
         self.stacked_probes = self._stacked_probes()
@@ -281,11 +295,15 @@ class StackedGroup:
     def _cell_output(self, template: nn.Module, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x):
         return functional_call(template, {**params, **frozen}, (x,))
 
+    @staticmethod
+    def _stacked_output(forward: StackedForward, params, frozen, x, shared: bool) -> torch.Tensor:
+        return forward({**params, **frozen}, x, shared)
+
     def _exact_grads(self, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x, y):
-        """Each cell's gradients and loss (C,): the vmapped forward of ``exact_template``,
-        differentiated by autograd (the sum's backward hands each cell's loss a 1, as
-        ``loss.backward()`` does). For the layers ``exact_linears`` covers and elementwise
-        operations, bit for bit what each cell computes alone."""
+        """Each cell's gradients and loss (C,): the stacked forward (``stacked_forward``, else
+        the vmapped forward of ``exact_template``), differentiated by autograd (the sum's
+        backward hands each cell's loss a 1, as ``loss.backward()`` does). For linear layers
+        and elementwise operations, bit for bit what each cell computes alone."""
         leaves = {name: stack.detach().requires_grad_() for name, stack in params.items()}
         with torch.enable_grad():
             losses = self.losses_fn(leaves, frozen, x, y)
