@@ -2,6 +2,8 @@
 same parameters bit for bit (compiled: to rounding) over the first 100 steps, same phase labels
 at the end of the budget."""
 
+from collections.abc import Callable
+
 import pandas as pd
 import pytest
 import torch
@@ -11,7 +13,7 @@ import grokscope
 from grokscope.config import merge, parse_config
 from grokscope.errors import ConfigError
 from grokscope.runner import Experiment, open_run
-from grokscope.train.ensemble import check_compiler, stack_key, train_ensemble
+from grokscope.train.ensemble import StackedGroup, check_compiler, stack_key, train_ensemble
 from grokscope.train.stacked_forward import stacked_forward
 from grokscope.train.trainer import Callback
 from tests.conftest import tiny_config_data
@@ -19,6 +21,8 @@ from tests.conftest import tiny_config_data
 
 class Recorder(Callback):
     """Copies of every parameter at each step up to ``last``."""
+
+    changes_weights = False
 
     def __init__(self, last: int = 100) -> None:
         self.last = last
@@ -58,17 +62,18 @@ def liu_toy(dtype: str, steps: int, **overrides) -> dict:
     return merge(base, overrides)
 
 
-def train_both(datas: list[dict], tmp_path, compile: bool = False):
+def train_both(datas: list[dict], tmp_path, compile: bool = False, extra: Callable[[], list[Callback]] = list):
+    """Each config run alone and in the ensemble, each run with a Recorder and ``extra()``."""
     configs = [parse_config({**d, "name": f"c{i}"}) for i, d in enumerate(datas)]
     sequential = [Recorder() for _ in configs]
     for i, config in enumerate(configs):
-        grokscope.run(config, out=tmp_path / "seq" / f"c{i}", progress=False, callbacks=[sequential[i]])
+        grokscope.run(config, out=tmp_path / "seq" / f"c{i}", progress=False, callbacks=[sequential[i], *extra()])
     stacked = [Recorder() for _ in configs]
     ended: dict[int, str] = {}
     train_ensemble(
         configs,
         [tmp_path / "ens" / f"c{i}" for i in range(len(configs))],
-        extra_callbacks=lambda i: [stacked[i]],
+        extra_callbacks=lambda i: [stacked[i], *extra()],
         done=lambda i, status: ended.__setitem__(i, status),
         compile=compile,
     )
@@ -224,3 +229,44 @@ def test_a_model_without_a_stacked_forward_is_vmapped(tmp_path):
     for i in range(len(configs)):
         assert max_difference(sequential[i], stacked[i]) == 0, i
         assert max_difference(sequential[i], stacked[1 - i]) > 1e-3
+
+
+class Shrinker(Callback):
+    """Multiplies every weight by 0.999 at every step: a callback that changes the weights."""
+
+    @torch.no_grad()
+    def on_step(self, trainer) -> None:
+        for parameter in trainer.model.parameters():
+            parameter.mul_(0.999)
+
+
+@pytest.mark.parametrize("shrink", [False, True], ids=["measuring-callbacks", "a-callback-changes-weights"])
+def test_an_evaluation_runs_the_next_training_forward_ahead(tmp_path, monkeypatch, shrink):
+    # All cells evaluate together on full batches: the evaluation at step s runs the training
+    # forward of step s + 1 (the same weights on the train split) and takes its outputs, and that
+    # step reuses it, unless a callback may change the weights in between. Each cell's bits either way.
+    counts = {"ahead": 0, "forwards": 0}
+    run_ahead, forward_with_graph = StackedGroup._run_ahead, StackedGroup._forward_with_graph
+
+    def counted_run_ahead(self, positions):
+        train = run_ahead(self, positions)
+        counts["ahead"] += train is not None
+        return train
+
+    def counted_forward(self, *args):
+        counts["forwards"] += 1
+        return forward_with_graph(self, *args)
+
+    monkeypatch.setattr(StackedGroup, "_run_ahead", counted_run_ahead)
+    monkeypatch.setattr(StackedGroup, "_forward_with_graph", counted_forward)
+    steps = 120
+    datas = [liu_toy("float32", steps, seed=seed) for seed in (0, 1)]
+    configs, sequential, stacked = train_both(datas, tmp_path, extra=(lambda: [Shrinker()]) if shrink else list)
+    # every evaluation but the last (30 linear points and a log grid), or none
+    assert (counts["ahead"] == 0) if shrink else (counts["ahead"] >= 30)
+    assert counts["forwards"] == steps  # each step's forward ran once, ahead or in the step
+    for i in range(len(configs)):
+        assert max_difference(sequential[i], stacked[i]) == 0, i
+        assert max_difference(sequential[i], stacked[1 - i]) > 1e-3
+        seq, ens = open_run(tmp_path / "seq" / f"c{i}"), open_run(tmp_path / "ens" / f"c{i}")
+        pd.testing.assert_frame_equal(ens.metrics, seq.metrics, check_exact=True)

@@ -38,7 +38,7 @@ class LossAccuracy(Probe, StackMeasure):
         for split in ("train", "test"):
             _, y = context.data(split)
             output = context.outputs[split]
-            columns[f"{split}/loss"] = vmap(context.objective.loss, in_dims=(0, None))(output, y).tolist()
+            columns[f"{split}/loss"] = context.objective.losses(output, y, shared=True).tolist()
             if context.objective.has_accuracy:
                 correct = vmap(context.objective.correct, in_dims=(0, None))(output, y)
                 columns[f"{split}/acc"] = correct.double().mean(dim=1).tolist()

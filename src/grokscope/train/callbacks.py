@@ -21,6 +21,8 @@ from grokscope.train.trainer import Callback, Trainer
 class ProbeCallback(Callback):
     """Runs each probe at the steps of its cadence and hands the results to the store."""
 
+    changes_weights = False  # a probe that perturbs the weights restores them (``untouched``)
+
     def __init__(
         self,
         probes: list[Probe],
@@ -107,6 +109,8 @@ class ProbeCallback(Callback):
 class CheckpointCallback(Callback):
     """Saves weights and trainer state every ``every`` steps and at the end of the budget."""
 
+    changes_weights = False
+
     def __init__(self, store: RunStore, every: int, keep: int, probes: list[Probe]) -> None:
         self.store = store
         self.every = every
@@ -131,6 +135,8 @@ class CheckpointCallback(Callback):
 
 class ProgressCallback(Callback):
     """A progress bar with step, train/test loss and accuracy (redrawn at most 10 times a second)."""
+
+    changes_weights = False
 
     def __init__(self, label: str, probe_callback: ProbeCallback, console: Console | None = None) -> None:
         self.label = label

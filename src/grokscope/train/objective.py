@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch.func import vmap
 
 from grokscope.tasks.base import Task
 
@@ -49,6 +50,21 @@ class Objective:
         if self.loss_name == "cross_entropy":
             return F.cross_entropy(output, y)
         return F.mse_loss(output, self.targets(y, output.dtype))
+
+    def losses(self, outputs: torch.Tensor, y: torch.Tensor, shared: bool) -> torch.Tensor:
+        """``loss`` of each of several models at once (C,): ``outputs`` (C, N, ...) stacked along a
+        leading axis of models, labels ``y`` shared by them (``shared``: (N, ...)) or each model's
+        own (C, N, ...). MSE is written on the stack: the squared errors, then each model's mean,
+        which reduces each model's row as the mean of one tensor does, so that each loss and its
+        gradient are bitwise the model's alone (0.3 ms against vmap's 1 ms on 100 Liu toy models).
+        Cross-entropy, and MSE targets that broadcast, are ``vmap``ped: cross-entropy then rounds
+        otherwise than alone (``tests/train/test_objective.py``)."""
+        if self.loss_name == "mse":
+            target = self.targets(y, outputs.dtype)
+            if target.shape == (outputs.shape[1:] if shared else outputs.shape):
+                squares = F.mse_loss(outputs, target.expand_as(outputs), reduction="none")
+                return squares.flatten(1).mean(1)
+        return vmap(self.loss, in_dims=(0, None if shared else 0))(outputs, y)
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         """Predicted class ids (N,)."""

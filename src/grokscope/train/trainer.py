@@ -21,6 +21,11 @@ class Callback:
     """Hooks called by ``Trainer.fit``. ``on_step`` runs at every step s (after s updates;
     step 0 is the initialization), so a callback decides itself which steps it acts on."""
 
+    changes_weights: bool = True
+    """Whether ``on_step`` may leave the weights other than it found them. The batched ensemble
+    runs a step's training forward early, during the evaluation before it, only when no callback
+    of its cells does (``StackedGroup._run_ahead``); callbacks that only measure or save say False."""
+
     def on_train_start(self, trainer: Trainer) -> None:
         pass
 
