@@ -17,6 +17,7 @@ differentiates the batched forward with plain autograd (``StackedGroup``), not w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch._functorch.pyfunctorch import temporarily_clear_interpreter_stack
 
-_BATCH_IS_EXACT: dict[tuple, bool] = {}
+_EXACT_WAY: dict[tuple, Callable[..., torch.Tensor]] = {}
 
 
 def _each_cell(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -33,15 +34,26 @@ def _each_cell(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> t
 
     MKL computes most batches of matrices as it computes each matrix, but not all: on the AVX2
     machine this was written on, products with a dimension of 1 or 5-11 (a layer with one
-    input, say) sum in another order in a batch. Whether a batch of this shape and layout is
-    exact is probed once, on random matrices; when it is not, the cells go one by one."""
+    input, say) sum in another order in a batch. A product with one term per output (K = 1, a
+    layer with one input) needs no matrix product at all: elementwise, ``a * b + bias`` computes
+    it 4x faster, and on that machine with the same bits. The fastest of these ways that gives
+    the cells' bits for this shape and layout is found once, on random matrices; cell by cell
+    is the way that always does."""
     layout = (a.shape[1:], b.shape[1:], a.stride()[1:], b.stride()[1:], bias is None)
     key = (*layout, a.dtype, a.device, torch.get_num_threads())  # MKL's order can depend on threads
-    if key not in _BATCH_IS_EXACT:
+    if key not in _EXACT_WAY:
         generator = torch.Generator(device=a.device).manual_seed(0)
         probe = [None if t is None else _random_like(t, generator) for t in (bias, a, b)]
-        _BATCH_IS_EXACT[key] = torch.equal(_batched(*probe), _one_by_one(*probe))
-    return (_batched if _BATCH_IS_EXACT[key] else _one_by_one)(bias, a, b)
+        expected = _one_by_one(*probe)
+        ways = ([_elementwise] if a.shape[2] == 1 else []) + [_batched]
+        _EXACT_WAY[key] = next((way for way in ways if torch.equal(way(*probe), expected)), _one_by_one)
+    return _EXACT_WAY[key](bias, a, b)
+
+
+def _elementwise(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """For K = 1: each output is one product."""
+    product = a * b
+    return product if bias is None else product + bias
 
 
 def _batched(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
