@@ -24,9 +24,9 @@ from one batched forward pass (``StackedGroup.evaluate``), and every probe that 
 (``StackedGroup.measure``); each cell's probe callback records those results as its own and runs
 its other probes itself, on the shared outputs. When all cells evaluate on full-batch training,
 the train split's outputs are those of the next step's training forward, which the evaluation
-runs early and hands to that step (``StackedGroup._run_ahead``). Training and measuring a 100-cell Liu grid this
-way takes a fourth to a fifth of the time of the sequential runs on 2 cores
-(``benchmarks/sweep_ensemble.py``; the ratio depends on the machine and the day); the
+runs early and hands to that step (``StackedGroup._run_ahead``). Training and measuring a
+100-cell Liu grid this way takes a fourth to a fifth of the time of the sequential runs on 2
+cores (``benchmarks/sweep_ensemble.py``; the ratio depends on the machine and the day); the
 arithmetic of the stacked step, not Python, is then most of the time.
 
 The stacked step computes each cell's bits. The model's linear layers go through
@@ -97,7 +97,9 @@ from grokscope.train.stacked_linear import exact_linears
 from grokscope.train.trainer import Callback, Trainer
 
 _BATCHED_ROWS = 12
-"""Rows an evaluation pass that the training forward ran ahead of gets at least (``evaluate``)."""
+"""The fewest rows an evaluation pass gets when the train split's outputs came from the training
+forward (``StackedGroup.evaluate``): MKL sums products of 5-11 rows in another order batched
+than alone, so such a pass would go cell by cell (``_each_cell``), at twice the time."""
 
 CellDone = Callable[[int, str], None]
 """``done(index, status)``: called as each cell's run folder is closed."""
@@ -370,14 +372,13 @@ class StackedGroup:
         as ``ProbeContext.outputs`` computes them for one cell: ``{split: (cells, samples, ...)}``."""
         params, frozen = self._select(self.params, positions), self._select(self.frozen, positions)
         train = self._run_ahead(positions)
-        splits = {"train": self.task.x_train, "test": self.task.x_test} if train is None else {"test": self.task.x_test}
+        splits = {"train": self.task.x_train, "test": self.task.x_test}
+        if train is not None:
+            del splits["train"]
         # the splits in one pass (these models compute each row alone): on the Liu grid a
         # second pass for the 10 test samples took 6 of the 21 ms
         x = torch.cat(list(splits.values()))
-        if train is not None:
-            # MKL sums products of a few rows (5-11 here) in another order batched than alone, and
-            # such a batch goes cell by cell (``_each_cell``), at twice the time: pad it with
-            # training rows, whose outputs are dropped
+        if train is not None:  # a few rows: padded with training rows, whose outputs are dropped
             x = torch.cat([x, self.task.x_train[: max(0, _BATCHED_ROWS - len(x))]])
         with eval_mode(self.exact_template):
             chunks = [self.output_fn(params, frozen, chunk) for chunk in x.split(self.eval_batch_size)]

@@ -9,11 +9,11 @@ land in another phase (2 cells of the 100 of ``benchmarks/liu_grid_100.yaml``).
 ``exact_linears(model)`` makes every ``nn.Linear`` of a model, when it runs under ``vmap`` over
 stacked parameters, call ``StackedLinear``: each cell's output as its ``addmm``, and its
 backward by the formulas of ``addmm``'s own backward, each product a batched matmul where MKL
-computes the batch as it computes each matrix, or elementwise where it has one term per output and
-that rounds as MKL does (``_each_cell``). The stacked step then
-differentiates the batched forward with plain autograd (``StackedGroup``), not with
-``torch.func.grad``. Every gradient and every loss then equals the single run's bit for bit
-(``tests/sweep/test_stacked_linear.py``; on the Liu grid, every metric of 100 runs of 2e4 steps).
+computes the batch as it computes each matrix, or elementwise where it has one term per output
+and that rounds as MKL does (``_each_cell``). The stacked step then differentiates the batched
+forward with plain autograd (``StackedGroup``), not with ``torch.func.grad``. Every gradient and
+every loss then equals the single run's bit for bit (``tests/sweep/test_stacked_linear.py``; on
+the Liu grid, every metric of 100 runs of 2e4 steps).
 """
 
 from __future__ import annotations
