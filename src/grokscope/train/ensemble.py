@@ -209,8 +209,10 @@ class StackedGroup:
                 cell_loss = partial(self._cell_loss, self.exact_template)
                 self._training_losses = vmap(cell_loss, in_dims=(0, 0, x_dim, x_dim))
             self.grad_fn = self._exact_grads
-        # the training forward of step s + 1, when the evaluation at step s ran it: (s, forward)
+        # the training forward of step s + 1, when the evaluation at step s ran it: (s, forward);
+        # never when a callback may change the weights in between (the cells' callbacks are fixed)
         self._ahead: tuple[int, _Forward] | None = None
+        self._weights_kept = not any(c.changes_weights for m in members for c in m.trainer.callbacks)
         self.parameter_names = [n for n, _ in self.template.named_parameters()]
         self.stacked_probes = self._stacked_probes()
         self.eval_batch_size = self.training.eval_batch_size
@@ -358,7 +360,7 @@ class StackedGroup:
             and positions == list(range(len(self.members)))
             and self.step < self.budget
             and 0 < len(self.task.x_train) <= self.eval_batch_size
-            and not any(c.changes_weights for m in self.members for c in m.trainer.callbacks)
+            and self._weights_kept
         )
         if not runs_ahead:
             return None
@@ -369,7 +371,9 @@ class StackedGroup:
     @torch.no_grad()
     def evaluate(self, positions: list[int]) -> dict[str, torch.Tensor]:
         """Outputs of the cells at ``positions`` on the whole train and test splits, in eval mode,
-        as ``ProbeContext.outputs`` computes them for one cell: ``{split: (cells, samples, ...)}``."""
+        as ``ProbeContext.outputs`` computes them for one cell: ``{split: (cells, samples, ...)}``.
+        Where it can, it runs the next training step's forward for the train split and keeps it
+        for that step (``_run_ahead``)."""
         params, frozen = self._select(self.params, positions), self._select(self.frozen, positions)
         train = self._run_ahead(positions)
         splits = {"train": self.task.x_train, "test": self.task.x_test}
