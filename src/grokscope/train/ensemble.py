@@ -186,7 +186,9 @@ class StackedGroup:
         self._stack_optimizer_state()
         # the template whose linear layers compute each cell's bits as a single run does
         self.exact_template = exact_linears(copy.deepcopy(self.template))
-        x_dim = self._x_dim()
+        # full batches are shared by every cell; minibatches are each cell's own (axis 0)
+        self._full_batch = all(m.trainer.sampler.full_batch for m in self.members)
+        x_dim = None if self._full_batch else 0
         # the forward on stacks, written out for the models that have it (without vmap's cost
         # per operation), else the vmapped forward of exact_template: the same bits either way
         forward = stacked_forward(self.template)
@@ -302,9 +304,6 @@ class StackedGroup:
         self._bind()
 
     # -- one step --------------------------------------------------------------------------
-    def _x_dim(self) -> int | None:
-        return None if all(m.trainer.sampler.full_batch for m in self.members) else 0
-
     def _cell_loss(self, template: nn.Module, params: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor], x, y):
         return self.objective.loss(self._cell_output(template, params, frozen, x), y)
 
@@ -356,7 +355,7 @@ class StackedGroup:
         probes restore what they perturb, so the forward's saved weights are as it ran them)."""
         runs_ahead = (
             self._training_outputs is not None  # the eager step, on a stacked forward
-            and self._x_dim() is None
+            and self._full_batch
             and positions == list(range(len(self.members)))
             and self.step < self.budget
             and 0 < len(self.task.x_train) <= self.eval_batch_size
