@@ -9,11 +9,12 @@ land in another phase (2 cells of the 100 of ``benchmarks/liu_grid_100.yaml``).
 ``exact_linears(model)`` makes every ``nn.Linear`` of a model, when it runs under ``vmap`` over
 stacked parameters, call ``StackedLinear``: each cell's output as its ``addmm``, and its
 backward by the formulas of ``addmm``'s own backward, each product a batched matmul where MKL
-computes the batch as it computes each matrix, or elementwise where it has one term per output
-and that rounds as MKL does (``_each_cell``). The stacked step then differentiates the batched
-forward with plain autograd (``StackedGroup``), not with ``torch.func.grad``. Every gradient and
-every loss then equals the single run's bit for bit (``tests/sweep/test_stacked_linear.py``; on
-the Liu grid, every metric of 100 runs of 2e4 steps).
+computes the batch as it computes each matrix, as the batched transpose where it has one column,
+or elementwise where it has one term per output, each where it rounds as MKL does
+(``_each_cell``). The stacked step then differentiates the batched forward with plain autograd
+(``StackedGroup``), not with ``torch.func.grad``. Every gradient and every loss then equals the
+single run's bit for bit (``tests/sweep/test_stacked_linear.py``; on the Liu grid, every metric
+of 100 runs of 2e4 steps).
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ def _each_cell(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> t
         generator = torch.Generator(device=a.device).manual_seed(0)
         probe = [None if t is None else _random_like(t, generator) for t in (bias, a, b)]
         expected = _one_by_one(*probe)
-        ways = [*([_elementwise] if a.shape[2] == 1 else []), *([_transposed] if b.shape[2] == 1 else []), _batched]
+        ways = [_batched]
+        if b.shape[2] == 1:
+            ways.insert(0, _transposed)
+        if a.shape[2] == 1:
+            ways.insert(0, _elementwise)
         _EXACT_WAY[key] = next((way for way in ways if torch.equal(way(*probe), expected)), _one_by_one)
     return _EXACT_WAY[key](bias, a, b)
 
@@ -65,9 +70,8 @@ def _batched(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> tor
 
 def _transposed(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """For N = 1: (b^T a^T)^T, whose (C, M, 1) result is contiguous."""
-    if bias is None:
-        return torch.bmm(b.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2)
-    return torch.baddbmm(bias.transpose(1, 2), b.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2)
+    bias_t = None if bias is None else bias.transpose(1, 2)
+    return _batched(bias_t, b.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2)
 
 
 def _one_by_one(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
