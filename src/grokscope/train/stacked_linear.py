@@ -49,11 +49,8 @@ def _each_cell(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> t
         generator = torch.Generator(device=a.device).manual_seed(0)
         probe = [None if t is None else _random_like(t, generator) for t in (bias, a, b)]
         expected = _one_by_one(*probe)
-        ways = [_batched]
-        if b.shape[2] == 1:
-            ways.insert(0, _transposed)
-        if a.shape[2] == 1:
-            ways.insert(0, _elementwise)
+        fits = {_elementwise: a.shape[2] == 1, _transposed: b.shape[2] == 1, _batched: True}
+        ways = [way for way, fit in fits.items() if fit]  # fastest first
         _EXACT_WAY[key] = next((way for way in ways if torch.equal(way(*probe), expected)), _one_by_one)
     return _EXACT_WAY[key](bias, a, b)
 
