@@ -621,10 +621,10 @@ _WRITTEN_OUT_CELLS = 1024
 def _fused_adam_way(
     size: int, dtype: torch.dtype, device: torch.device, kernel: Callable, decays: bool, defaults: dict
 ) -> tuple[str, torch.Tensor | None]:
-    """How to step a stack of cells of ``size`` elements so that each gets the bits that torch's fused
-    Adam kernel gives it alone: ``("ranges", None)``, the kernel on ranges of cells; ``("written
-    out", one_at_a_time)``, the kernel's arithmetic on the whole stack (``_adam_written_out``);
-    or ``("by cell", None)``, the kernel on one cell at a time.
+    """How to step a stack of cells of ``size`` elements so that each gets the bits that torch's
+    fused Adam kernel gives it alone: ``("ranges", None)``, the kernel on ranges of cells;
+    ``("written out", one_at_a_time)``, the kernel's arithmetic on the whole stack
+    (``_adam_written_out``); or ``("by cell", None)``, the kernel on one cell at a time.
 
     On CPU the kernel steps a tensor by whole vectors of the vector unit, and what is left at
     its end by the compiler's code for the loop over the rest: narrower vectors, then one element
@@ -636,8 +636,8 @@ def _fused_adam_way(
     and in ranges of 1, 2, 3, ... cells (whose own last elements the kernel steps as it steps
     what is left); 256 more check the written-out arithmetic. The kernel sees a tensor as a run
     of numbers, cut into threads' shares at whole cache lines: a cell of more than 1024 elements
-    is probed by cells of 1024 + its size modulo 1024, which end as it ends. On CUDA every
-    element is stepped alike."""
+    is probed by cells of 1024 + its size modulo 1024, which end as it ends. The probe runs on
+    the stack's device, with the stack's dtype."""
     probed = size if size <= 1024 else 1024 + size % 1024
     key = (probed, dtype, device, kernel, decays, torch.get_num_threads())
     if key in _ADAM_WAYS:
@@ -736,7 +736,8 @@ def _adam_written_out(
     by_vectors = torch.addcmul(exp_avg_sq_ * beta2, scaled_grad, grad_)
     one_by_one = torch.addcmul(scaled_grad * grad_, exp_avg_sq_, _constant(beta2, param.dtype, param.device))
     torch.where(one_at_a_time, one_by_one, by_vectors, out=exp_avg_sq_)
-    # torch.sqrt of float32 on CPU is not correctly rounded; float64's, rounded back, is
+    # torch.sqrt of float32 on CPU is not correctly rounded, float64's rounded to float32 is (and
+    # float64's own is not: the probe then finds no match, and float64 stacks go cell by cell)
     denominator = exp_avg_sq_.double().sqrt_().to(param.dtype).div_(math.sqrt(1 - beta2**step)).add_(defaults["eps"])
     param_.sub_(exp_avg_.mul(step_sizes.to(param.dtype).view(cells, 1)).div_(denominator))
 
