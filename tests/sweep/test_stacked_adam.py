@@ -1,4 +1,4 @@
-"""_fused_adam_way: however a stack of cells is stepped, each cell gets the bits that torch's
+"""fused_adam_way: however a stack of cells is stepped, each cell gets the bits that torch's
 fused Adam kernel gives it alone."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from grokscope.train.ensemble import _adam_written_out, _fused_adam_way
+from grokscope.train.stacked_adam import adam_written_out, fused_adam_way
 
 DEFAULTS = {"betas": (0.9, 0.999), "eps": 1e-8}
 CELLS = 300  # not a multiple of any vector: the ranges below leave the kernel a stack end too
@@ -43,7 +43,7 @@ def fused(
     ("kernel", "decay"), [(torch._fused_adamw_, 0.0), (torch._fused_adam_, 0.1)], ids=["AdamW", "Adam-decayed"]
 )
 def test_each_way_gives_each_cell_its_bits(cell, dtype, kernel, decay):
-    way, one_at_a_time = _fused_adam_way(math.prod(cell), dtype, torch.device("cpu"), kernel, decay != 0, DEFAULTS)
+    way, one_at_a_time = fused_adam_way(math.prod(cell), dtype, torch.device("cpu"), kernel, decay != 0, DEFAULTS)
     lr = 3e-3
     for step in (1, 2, 50):
         values = state(cell, dtype, step)
@@ -53,7 +53,7 @@ def test_each_way_gives_each_cell_its_bits(cell, dtype, kernel, decay):
         elif way == "written out":
             param, grad, exp_avg, exp_avg_sq = (t.clone() for t in values)
             step_sizes = torch.full((CELLS,), lr / (1 - 0.9**step), dtype=torch.float64)
-            _adam_written_out(param, grad, exp_avg, exp_avg_sq, step_sizes, one_at_a_time, step, DEFAULTS)
+            adam_written_out(param, grad, exp_avg, exp_avg_sq, step_sizes, one_at_a_time, step, DEFAULTS)
             stacked = [param, exp_avg, exp_avg_sq]
         else:
             assert way == "by cell"
@@ -73,13 +73,13 @@ def test_the_written_out_arithmetic_is_the_kernels_where_it_differs():
     """Where the kernel steps a cell alone one element at a time, stepping it by vectors rounds
     otherwise: the written-out update with the other mask is off in some elements."""
     cell = (30,)
-    way, one_at_a_time = _fused_adam_way(30, torch.float32, torch.device("cpu"), torch._fused_adamw_, False, DEFAULTS)
+    way, one_at_a_time = fused_adam_way(30, torch.float32, torch.device("cpu"), torch._fused_adamw_, False, DEFAULTS)
     if way != "written out":
         pytest.skip(f"this CPU steps 30-float cells {way}")
     values = state(cell, torch.float32, 7)
     alone = fused(values, [1] * CELLS, 3e-3, 7, torch._fused_adamw_, 0.0)
     param, grad, exp_avg, exp_avg_sq = (t.clone() for t in values)
     step_sizes = torch.full((CELLS,), 3e-3 / (1 - 0.9**7), dtype=torch.float64)
-    _adam_written_out(param, grad, exp_avg, exp_avg_sq, step_sizes, ~one_at_a_time, 7, DEFAULTS)
+    adam_written_out(param, grad, exp_avg, exp_avg_sq, step_sizes, ~one_at_a_time, 7, DEFAULTS)
     assert not torch.equal(exp_avg_sq, alone[2])
     assert torch.equal(exp_avg, alone[1])  # the first moment rounds alike either way
