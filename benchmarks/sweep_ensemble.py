@@ -140,7 +140,7 @@ def step_breakdown(group: StackedGroup, steps: int = 10, rows: int = 6) -> None:
 
 def machine() -> str:
     """The CPU, its cores and the vector unit torch's kernels use: the ratio depends on them (on
-    two 2-core machines it was about 5x with AVX2, about 4.4x with AVX-512 and faster Python)."""
+    two 2-core machines it was about 5x with AVX2, about 4.5x with AVX-512 and faster Python)."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
