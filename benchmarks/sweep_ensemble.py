@@ -7,17 +7,18 @@ Whether the ensemble gives each cell of that grid the phase the sequential run g
 full budget, is ``benchmarks/sweep_labels.py``'s question.
 
 Prints model-steps per second and milliseconds per model-step of the sequential runs and of
-the ensemble, eager (the default) and compiled (``compile=True``: ``torch.compile`` of the
-stacked step; Inductor's cache starts empty, so the first compiled run includes a first
-compilation, as a machine's first sweep does, and the second finds the cache warm), and the
-ensembles' ratios to the sequential runs (target: >= 5x on 100 cells on 2 CPU cores). The
-sides alternate, a quarter of the sequential runs before each of the four ensemble runs, so
-that the machine's drifting speed biases neither. Then the same for the bare training step
-alone (no probes, no run folder; best of 3 rounds, the paths alternating), and where the
-eager stacked step's time goes, by operation (torch profiler): once Python is out of the way,
-its arithmetic (batched matmuls, tanh, the fused Adam kernel) bounds the ratio. For scale: the
-paper's own toy code runs one cell at about 2.7 ms per step, evaluating every step
-(``--eval-every 1``).
+the ensemble, eager (the default: on CPU, stacks of at least 25 cells side by side, one per
+torch thread, each stepped in a thread of its own, ``ensemble.side_by_side``) and compiled
+(``compile=True``: ``torch.compile`` of the stacked step, one stack; Inductor's cache starts
+empty, so the first compiled run includes a first compilation, as a machine's first sweep does,
+and the second finds the cache warm), and the ensembles' ratios to the sequential runs (target:
+>= 5x on 100 cells on 2 CPU cores). The sides alternate, a quarter of the sequential runs before
+each of the four ensemble runs, so that the machine's drifting speed biases neither. Then the
+same for the bare training step alone (no probes, no run folder; best of 3 rounds, the paths
+alternating; the eager step of one stack too), and where the eager step of one stack goes, by
+operation (torch profiler): once Python is out of the way, its arithmetic (batched matmuls,
+tanh, the fused Adam kernel) bounds the ratio. For scale: the paper's own toy code runs one cell
+at about 2.7 ms per step, evaluating every step (``--eval-every 1``).
 
     python benchmarks/sweep_ensemble.py [--cells 100] [--steps 1000] [--eval-every 10] [--threads 2]
 """
@@ -40,7 +41,15 @@ from torch.profiler import profile
 import grokscope
 from grokscope.runner import Experiment
 from grokscope.sweep import SweepSpec, expand
-from grokscope.train.ensemble import StackedGroup, _open_member, reuse_freed_memory, train_ensemble
+from grokscope.train.ensemble import (
+    StackedGroup,
+    _open_member,
+    in_threads,
+    reuse_freed_memory,
+    side_by_side,
+    stacks_side_by_side,
+    train_ensemble,
+)
 
 GRID = Path(__file__).with_name("liu_grid_100.yaml")
 """The grid at its full budget (2e4 steps): ``benchmarks/sweep_labels.py`` compares the phases."""
@@ -95,10 +104,12 @@ def _sequential(cells, root: Path) -> float:
     return time.perf_counter() - started
 
 
-def bare_steps(cells, groups: dict[str, StackedGroup], steps: int, rounds: int = 3) -> dict[str, float]:
+def bare_steps(cells, groups: dict[str, list[StackedGroup]], steps: int, rounds: int = 3) -> dict[str, float]:
     """Seconds per model-step of the training step alone: each cell's Trainer.train_step in turn,
-    and one StackedGroup.train_step for all cells per group (``groups``: label -> group, each
-    stepped once beforehand, so that compiling is not timed); the best of ``rounds`` rounds, the
+    and for each label the StackedGroup.train_step of its stacks (``groups``: label -> stacks;
+    several stacks side by side in threads, as ``train_ensemble`` steps them), each path run once
+    beforehand so that compiling and the one-time probes of ``stacked_linear`` and
+    ``stacked_adam`` for its number of threads are not timed; the best of ``rounds`` rounds, the
     paths alternating."""
     trainers = [Experiment(c.config).trainer([]) for c in cells]
 
@@ -107,14 +118,16 @@ def bare_steps(cells, groups: dict[str, StackedGroup], steps: int, rounds: int =
             for _ in range(steps):
                 trainer.train_step()
 
-    def stacked(group: StackedGroup) -> Callable[[], None]:
-        def run() -> None:
+    def stacked(stacks: list[StackedGroup], steps: int) -> Callable[[], None]:
+        def work(group: StackedGroup, _: object = None) -> None:
             for _ in range(steps):
                 group.train_step()
 
-        return run
+        return (lambda: work(stacks[0])) if len(stacks) == 1 else (lambda: in_threads(stacks, work))
 
-    paths = {"sequential": sequential, **{label: stacked(group) for label, group in groups.items()}}
+    for stacks in groups.values():
+        stacked(stacks, 1)()
+    paths = {"sequential": sequential, **{label: stacked(stacks, steps) for label, stacks in groups.items()}}
     best = dict.fromkeys(paths, math.inf)
     for _ in range(rounds):
         for label, path in paths.items():
@@ -191,21 +204,22 @@ def main() -> None:
             rest = sum(t - f for t, f in label_runs) / 2 / (model_steps - len(cells))
             print(f"  {label:10s} {rest * 1e3:6.3f} ms/model-step  {sequential / model_steps / rest:5.2f}x")
         groups = {}
-        for label, compile in (("ensemble", False), ("compiled", True)):
+        for label, compile in (("ensemble", False), ("one stack", False), ("compiled", True)):
             members = [
                 _open_member(i, c.config, Path(tmp) / "bare" / label / c.id, None, []) for i, c in enumerate(cells)
             ]
-            groups[label] = StackedGroup(members, compile)
-            groups[label].train_step()
+            count = side_by_side(members, compile) if label == "ensemble" else 1
+            groups[label] = stacks_side_by_side(members, count, compile)
         best = bare_steps(cells, groups, args.bare_steps)
-        print(f"bare training step ({args.bare_steps} steps, best of 3):")
+        print(f"bare training step ({args.bare_steps} steps, best of 3; ensemble: {len(groups['ensemble'])} stacks):")
         for label, seconds in best.items():
             ratio = "" if label == "sequential" else f"  {best['sequential'] / seconds:5.2f}x"
             print(f"  {label:10s} {seconds * 1e3:6.3f} ms/model-step{ratio}")
-        step_breakdown(groups["ensemble"])
-        for group in groups.values():
-            for member in group.members:
-                member.store.unlock()
+        step_breakdown(groups["one stack"][0])
+        for stacks in groups.values():
+            for group in stacks:
+                for member in group.members:
+                    member.store.unlock()
     print("for scale: the paper's toy code, about 2.7 ms per step for one cell (evaluating every step)")
 
 

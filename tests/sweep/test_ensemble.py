@@ -3,17 +3,19 @@ same parameters bit for bit (compiled: to rounding) over the first 100 steps, sa
 at the end of the budget."""
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 from torch._dynamo.utils import counters
 
 import grokscope
 from grokscope.config import merge, parse_config
 from grokscope.errors import ConfigError
 from grokscope.runner import Experiment, open_run
-from grokscope.train.ensemble import StackedGroup, check_compiler, stack_key, train_ensemble
+from grokscope.train.ensemble import StackedGroup, check_compiler, side_by_side, stack_key, train_ensemble
 from grokscope.train.stacked_forward import stacked_forward
 from grokscope.train.trainer import Callback
 from tests.conftest import tiny_config_data
@@ -62,8 +64,15 @@ def liu_toy(dtype: str, steps: int, **overrides) -> dict:
     return merge(base, overrides)
 
 
-def train_both(datas: list[dict], tmp_path, compile: bool = False, extra: Callable[[], list[Callback]] = list):
-    """Each config run alone and in the ensemble, each run with a Recorder and ``extra()``."""
+def train_both(
+    datas: list[dict],
+    tmp_path,
+    compile: bool = False,
+    extra: Callable[[], list[Callback]] = list,
+    stacks: int | None = None,
+):
+    """Each config run alone and in the ensemble (in ``stacks`` stacks), each run with a
+    Recorder and ``extra()``."""
     configs = [parse_config({**d, "name": f"c{i}"}) for i, d in enumerate(datas)]
     sequential = [Recorder() for _ in configs]
     for i, config in enumerate(configs):
@@ -76,6 +85,7 @@ def train_both(datas: list[dict], tmp_path, compile: bool = False, extra: Callab
         extra_callbacks=lambda i: [stacked[i], *extra()],
         done=lambda i, status: ended.__setitem__(i, status),
         compile=compile,
+        stacks=stacks,
     )
     assert sorted(ended) == list(range(len(configs)))
     return configs, sequential, stacked
@@ -270,3 +280,87 @@ def test_an_evaluation_runs_the_next_training_forward_ahead(tmp_path, monkeypatc
         assert max_difference(sequential[i], stacked[1 - i]) > 1e-3
         seq, ens = open_run(tmp_path / "seq" / f"c{i}"), open_run(tmp_path / "ens" / f"c{i}")
         pd.testing.assert_frame_equal(ens.metrics, seq.metrics, check_exact=True)
+
+
+CELLS_OF_SIX = [
+    {},
+    {"seed": 1},
+    {"optimizer": {"groups": {"decoder": {"lr": 1e-2}}}},
+    {"optimizer": {"groups": {"decoder": {"lr": 3e-3, "weight_decay": 2.0}}}},
+    {"optimizer": {"groups": {"decoder": {"lr": 1e-2, "weight_decay": 10.0}}}},
+    {"model": {"decoder_init_scale": 0.5}, "seed": 2},
+]
+
+
+@pytest.mark.parametrize("stacks", [2, 3])
+def test_stacks_side_by_side_in_threads_give_each_cell_its_bits(tmp_path, stacks):
+    # the cells cut into stacks of equal learning rates, each trained in a thread of its own:
+    # every parameter at every step and every metric as in the run alone; torch's threads as before
+    threads = torch.get_num_threads()
+    datas = [liu_toy("float32", 150, **o) for o in CELLS_OF_SIX]
+    configs, sequential, stacked = train_both(datas, tmp_path, stacks=stacks)
+    assert torch.get_num_threads() == threads
+    sizes = []
+    for i in range(len(configs)):
+        assert max_difference(sequential[i], stacked[i]) == 0, i
+        assert max_difference(sequential[i], stacked[(i + 1) % len(configs)]) > 1e-3
+        seq, ens = open_run(tmp_path / "seq" / f"c{i}"), open_run(tmp_path / "ens" / f"c{i}")
+        pd.testing.assert_frame_equal(ens.metrics, seq.metrics, check_exact=True)
+        assert ens.summary["status"] == "finished"
+        sizes += [e["cells"] for e in ens.events if e["event"] == "stacked"]
+    assert sorted(sizes) == sorted([len(configs) // stacks] * len(configs))
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at one step."""
+
+    changes_weights = False
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step(self, trainer) -> None:
+        if trainer.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupt_in_one_stack_stops_every_stack_and_the_cells_resume_to_their_runs(tmp_path):
+    datas = [liu_toy("float32", 160, **o) for o in CELLS_OF_SIX[:4]]
+    configs = [parse_config({**d, "name": f"c{i}"}) for i, d in enumerate(datas)]
+    folders = [tmp_path / "ens" / f"c{i}" for i in range(len(configs))]
+    ended: dict[int, str] = {}
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(
+            configs,
+            folders,
+            extra_callbacks=lambda i: [InterruptAt(60)] if i == 0 else [],
+            done=lambda i, status: ended.__setitem__(i, status),
+            stacks=2,
+        )
+    assert ended == dict.fromkeys(range(len(configs)), "interrupted")  # both stacks stopped
+    assert all(open_run(f).summary["step"] < 160 for f in folders)
+    train_ensemble(configs, folders, stacks=2)
+    for i, config in enumerate(configs):
+        alone = grokscope.run(config, out=tmp_path / "seq" / f"c{i}", progress=False)
+        resumed = open_run(folders[i])
+        assert resumed.summary["status"] == "finished"
+        assert [e["event"] for e in resumed.events].count("resumed") == 1
+        weights, _ = resumed.store.load_checkpoint(160, "cpu")
+        expected, _ = alone.store.load_checkpoint(160, "cpu")
+        assert all(torch.equal(weights[k], expected[k]) for k in expected), i
+
+
+def test_side_by_side_gives_a_stack_to_each_torch_thread_of_at_least_25_cells_on_cpu():
+    def cells(count: int, device: str = "cpu") -> list:
+        return [SimpleNamespace(experiment=SimpleNamespace(model=nn.Linear(1, 1, device=device)))] * count
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert [side_by_side(cells(n), compile=False) for n in (10, 49, 50, 500)] == [1, 1, 2, 2]
+        assert side_by_side(cells(100), compile=True) == 1  # torch.compile: one stack
+        assert side_by_side(cells(100, "meta"), compile=False) == 1  # not on CPU: one stack
+        torch.set_num_threads(4)
+        assert [side_by_side(cells(n), compile=False) for n in (75, 100, 400)] == [3, 4, 4]
+    finally:
+        torch.set_num_threads(threads)

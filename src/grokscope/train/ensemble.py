@@ -27,7 +27,10 @@ the train split's outputs are those of the next step's training forward, which t
 runs early and hands to that step (``StackedGroup._run_ahead``). Training and measuring a
 100-cell Liu grid this way takes a fourth to a fifth of the time of the sequential runs on 2
 cores (``benchmarks/sweep_ensemble.py``; the ratio depends on the machine and the day); the
-arithmetic of the stacked step, not Python, is then most of the time.
+arithmetic of the stacked step, not Python, is then most of the time. On CPU, a group is cut into
+stacks of at least 25 cells trained side by side, up to one per torch thread, each in a thread
+of its own (``side_by_side``): the Python of one stack's step and callbacks then runs while the
+other's arithmetic does.
 
 The stacked step computes each cell's bits. The model's linear layers go through
 ``train.stacked_linear`` (each cell's ``addmm`` and its backward, batched where MKL computes a batch
@@ -75,8 +78,10 @@ import gc
 import itertools
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
@@ -655,8 +660,124 @@ def _fit_alone(member: _Member, done: CellDone | None) -> None:
         raise KeyboardInterrupt
 
 
-def _fit_group(group: StackedGroup, done: CellDone | None, on_step: Callable[[int], None] | None) -> None:
-    """The trainer loop of ``Trainer.fit``, run for every cell of the group at once."""
+def _fit_stacks(
+    members: list[_Member],
+    compile: bool,
+    done: CellDone | None,
+    on_step: Callable[[int], None] | None,
+    stacks: int | None,
+) -> None:
+    """Train cells of one stack key at one step: as one stack, or cut into ``stacks`` stacks
+    trained side by side, each in a thread of its own on its share of torch's threads (``None``:
+    ``side_by_side``). ``done`` and ``on_step`` are then called from those threads, one call at
+    a time."""
+    count = side_by_side(members, compile) if stacks is None else max(1, min(stacks, len(members)))
+    # what is alive now (torch, the cells' models, stores and trainers) outlives the training
+    # loop: keep it out of the garbage collector's full passes (0.3 s each on the 100-cell Liu grid)
+    gc.freeze()
+    try:
+        if count == 1:
+            _fit_group(StackedGroup(members, compile), done, on_step)
+        else:
+            _fit_in_threads(members, count, compile, done, on_step)
+    finally:
+        gc.unfreeze()
+
+
+def side_by_side(members: list[_Member], compile: bool) -> int:
+    """How many stacks the cells train in, side by side (``_fit_in_threads``): on CPU, one per
+    torch thread, as long as each holds ``MIN_CELLS_PER_STACK`` cells; one stack on other
+    devices, and when compiled (``torch.compile`` is not made for threads).
+
+    On 2 cores, a stacked operation runs about 1.7x faster on two threads than on one (part of
+    its time is not shared out), and a stack's step has Python around its arithmetic (autograd,
+    the optimizer's calls, the cells' callbacks), while the other core waits. Two stacks of half
+    the cells, each stepped on one thread while the other is, keep both cores busier: on the
+    100-cell Liu grid (``benchmarks/sweep_ensemble.py``) the bare step took 18.7-19.0 ms against
+    20.3-20.8 ms for one stack on two threads, and full 1000-step runs 19.9-23.8 s against
+    21.7-29.0 s (11 alternating pairs: 4-23 % less time in 10, 2 % more in one)."""
+    device = next(iter(members[0].experiment.model.parameters())).device
+    if compile or device.type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), len(members) // MIN_CELLS_PER_STACK))
+
+
+MIN_CELLS_PER_STACK = 25
+"""The fewest cells of a stack that ``side_by_side`` cuts off: on the 100-cell Liu grid, a step
+of 25-cell stacks cost 8 % more per cell than one of a 100-cell stack, and of 10-cell ones 20 %."""
+
+
+def _fit_in_threads(
+    members: list[_Member], count: int, compile: bool, done: CellDone | None, on_step: Callable[[int], None] | None
+) -> None:
+    """``members`` trained in ``count`` stacks side by side (``stacks_side_by_side``), each by
+    ``_fit_group`` in a thread of its own (``in_threads``); ``done`` and ``on_step`` called one
+    at a time. An interrupt ends every stack at its next step, each cell closed as interrupted
+    (resumable from its checkpoint)."""
+    lock = threading.Lock()
+
+    def one_at_a_time(report: Callable[..., None] | None) -> Callable[..., None] | None:
+        if report is None:
+            return None
+
+        def locked(*args: Any) -> None:
+            with lock:
+                report(*args)
+
+        return locked
+
+    done, on_step = one_at_a_time(done), one_at_a_time(on_step)
+    in_threads(stacks_side_by_side(members, count, compile), lambda group, stop: _fit_group(group, done, on_step, stop))
+
+
+def stacks_side_by_side(members: list[_Member], count: int, compile: bool = False) -> list[StackedGroup]:
+    """``members`` cut into ``count`` stacks of about equal size, cells of equal learning rates
+    together (so that the optimizer's calls do not multiply)."""
+    ordered = sorted(members, key=_learning_rates)
+    bounds = [round(i * len(ordered) / count) for i in range(count + 1)]
+    return [StackedGroup(ordered[a:b], compile) for a, b in itertools.pairwise(bounds)]
+
+
+def in_threads(groups: list[StackedGroup], work: Callable[[StackedGroup, threading.Event], None]) -> None:
+    """``work(group, stop)`` for every group at once, each in a thread of its own on its share of
+    torch's threads; ``stop`` is set when any of them, or this thread, is interrupted.
+
+    The ways of ``stacked_linear`` and ``stacked_adam`` are found for the threads' number of torch
+    threads, so each cell gets the bits it gets on that many threads alone; on the machines
+    measured, a run of the Liu toy model or the MLP got the same bits on one thread as on two
+    (``tests/sweep/test_ensemble.py``). An error in one group lets the others finish, then is
+    raised."""
+    stop = threading.Event()
+    threads = torch.get_num_threads()
+    # a thread's torch operations take the number of threads set when the thread starts
+    torch.set_num_threads(max(1, threads // len(groups)))
+    try:
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="grokscope-stack") as pool:
+            futures = [pool.submit(work, group, stop) for group in groups]
+            try:
+                pending = set(futures)
+                while pending:
+                    ended, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    if any(isinstance(f.exception(), KeyboardInterrupt) for f in ended):
+                        stop.set()
+            except KeyboardInterrupt:
+                stop.set()
+                wait(futures)
+                raise
+            for future in futures:
+                future.result()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_group(
+    group: StackedGroup,
+    done: CellDone | None,
+    on_step: Callable[[int], None] | None,
+    stop: threading.Event | None = None,
+) -> None:
+    """The trainer loop of ``Trainer.fit``, run for every cell of the group at once; ``stop``
+    set ends it as an interrupt does."""
     for member in group.members:
         member.started = time.monotonic()
         # the arithmetic that steps the cell from here on (a resumed cell may be stacked otherwise)
@@ -665,11 +786,10 @@ def _fit_group(group: StackedGroup, done: CellDone | None, on_step: Callable[[in
             callback.on_train_start(member.trainer)
     if not group.members[0].trainer.resumed:
         _step_callbacks(group, list(range(len(group.members))))
-    # what is alive now (torch, the cells' models, stores and trainers) outlives the loop: keep
-    # it out of the garbage collector's full passes (0.3 s each on the 100-cell Liu grid)
-    gc.freeze()
     try:
         while group.step < group.budget and group.members:
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             losses = group.train_step().tolist()
             for member in group.members:  # before any callback, so an interrupt saves consistent steps
                 member.trainer.step = group.step
@@ -689,8 +809,6 @@ def _fit_group(group: StackedGroup, done: CellDone | None, on_step: Callable[[in
         for member in group.members:
             _close(member, "interrupted", done)
         raise
-    finally:
-        gc.unfreeze()
     for member in group.members:
         _close(member, "finished", done)
 
@@ -783,6 +901,7 @@ def train_ensemble(
     done: CellDone | None = None,
     on_step: Callable[[int], None] | None = None,
     compile: bool = False,
+    stacks: int | None = None,
 ) -> None:
     """Train each config into its run folder, stacking those that can be stacked.
 
@@ -793,6 +912,8 @@ def train_ensemble(
     stacked step with the number of cells it advanced. ``compile`` compiles each group's stacked
     forward and backward (``compiled``): faster steps after a one-time compilation, with other
     rounding than the eager step (which computes each cell's bits as its run alone would).
+    ``stacks`` cuts each group into that many stacks trained side by side in threads (default:
+    ``side_by_side``: on CPU, up to one per torch thread, of at least 25 cells each).
 
     >>> train_ensemble([config_a, config_b], ["runs/a", "runs/b"])   # doctest: +SKIP
     """
@@ -805,10 +926,10 @@ def train_ensemble(
     for indices in groups.values():
         for start in range(0, len(indices), max_cells):
             chunk = indices[start : start + max_cells]
-            _train_chunk(chunk, configs, folders, device, extra_callbacks, done, on_step, compile)
+            _train_chunk(chunk, configs, folders, device, extra_callbacks, done, on_step, compile, stacks)
 
 
-def _train_chunk(chunk, configs, folders, device, extra_callbacks, done, on_step, compile) -> None:
+def _train_chunk(chunk, configs, folders, device, extra_callbacks, done, on_step, compile, stacks) -> None:
     members: list[_Member] = []
     try:
         for i in chunk:
@@ -830,7 +951,7 @@ def _train_chunk(chunk, configs, folders, device, extra_callbacks, done, on_step
                 member.trainer.task = member.experiment.task = members[0].trainer.task
                 by_step.setdefault(member.trainer.step, []).append(member)
         for step_members in by_step.values():
-            _fit_group(StackedGroup(step_members, compile), done, on_step)
+            _fit_stacks(step_members, compile, done, on_step, stacks)
     finally:
         for member in members:
             if member.store.locked:
