@@ -2,6 +2,7 @@
 same parameters bit for bit (compiled: to rounding) over the first 100 steps, same phase labels
 at the end of the budget."""
 
+import sys
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -295,11 +296,12 @@ CELLS_OF_SIX = [
 @pytest.mark.parametrize("stacks", [2, 3])
 def test_stacks_side_by_side_in_threads_give_each_cell_its_bits(tmp_path, stacks):
     # the cells cut into stacks of equal learning rates, each trained in a thread of its own:
-    # every parameter at every step and every metric as in the run alone; torch's threads as before
-    threads = torch.get_num_threads()
+    # every parameter at every step and every metric as in the run alone; torch's threads and
+    # the interpreter's switch interval as before
+    threads, switch_interval = torch.get_num_threads(), sys.getswitchinterval()
     datas = [liu_toy("float32", 150, **o) for o in CELLS_OF_SIX]
     configs, sequential, stacked = train_both(datas, tmp_path, stacks=stacks)
-    assert torch.get_num_threads() == threads
+    assert (torch.get_num_threads(), sys.getswitchinterval()) == (threads, switch_interval)
     sizes = []
     for i in range(len(configs)):
         assert max_difference(sequential[i], stacked[i]) == 0, i
