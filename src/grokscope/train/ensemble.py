@@ -749,10 +749,10 @@ def in_threads(groups: list[StackedGroup], work: Callable[[StackedGroup, threadi
     torch's threads; ``stop`` is set when any of them, or this thread, is interrupted.
 
     The ways of ``stacked_linear`` and ``stacked_adam`` are found for the threads' number of torch
-    threads, so each cell gets the bits it gets on that many threads alone; on the machines
-    measured, a run of the Liu toy model or the MLP got the same bits on one thread as on two
-    (``tests/sweep/test_ensemble.py``). An error in one group lets the others finish, then is
-    raised."""
+    threads, so each cell gets the bits it gets on that many threads alone. Runs of the Liu toy
+    model got the same bits on one thread as on two: the 100 cells of the benchmark's grid on the
+    AVX-512 machine, and the cells of ``tests/sweep/test_ensemble.py`` wherever the tests run. An
+    error in one group lets the others finish, then is raised."""
     stop = threading.Event()
     threads, switch_interval = torch.get_num_threads(), sys.getswitchinterval()
     # a thread's torch operations take the number of threads set when the thread starts
