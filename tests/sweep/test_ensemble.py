@@ -65,6 +65,19 @@ def liu_toy(dtype: str, steps: int, **overrides) -> dict:
     return merge(base, overrides)
 
 
+def six_cells(fast: float = 1e-2) -> list[dict]:
+    """Overrides of ``liu_toy`` for six cells of one stack: seed, decoder lr (the fast cell's:
+    ``fast``), decoder weight decay and decoder init scale differ."""
+    return [
+        {},
+        {"seed": 1},
+        {"optimizer": {"groups": {"decoder": {"lr": fast}}}},
+        {"optimizer": {"groups": {"decoder": {"lr": 3e-3, "weight_decay": 2.0}}}},
+        {"optimizer": {"groups": {"decoder": {"lr": 1e-2, "weight_decay": 10.0}}}},
+        {"model": {"decoder_init_scale": 0.5}, "seed": 2},
+    ]
+
+
 def train_both(
     datas: list[dict],
     tmp_path,
@@ -111,15 +124,7 @@ def test_adamw_cells_match_sequential_runs_and_phases(tmp_path, dtype, compile):
     # apart in one embedding at step 1 are 3e-5 apart at step 100.
     tolerance = 0.0 if not compile else {"float32": 1e-5, "float64": 1e-9}[dtype]
     fast = 5e-3 if compile and dtype == "float32" else 1e-2
-    overrides = [
-        {},
-        {"seed": 1},
-        {"optimizer": {"groups": {"decoder": {"lr": fast}}}},
-        {"optimizer": {"groups": {"decoder": {"lr": 3e-3, "weight_decay": 2.0}}}},
-        {"optimizer": {"groups": {"decoder": {"lr": 1e-2, "weight_decay": 10.0}}}},
-        {"model": {"decoder_init_scale": 0.5}, "seed": 2},
-    ]
-    datas = [liu_toy(dtype, 600, **o) for o in overrides]
+    datas = [liu_toy(dtype, 600, **o) for o in six_cells(fast)]
     graphs = counters["stats"]["unique_graphs"]
     configs, sequential, stacked = train_both(datas, tmp_path, compile)
     assert len({stack_key(c) for c in configs}) == 1
@@ -283,23 +288,13 @@ def test_an_evaluation_runs_the_next_training_forward_ahead(tmp_path, monkeypatc
         pd.testing.assert_frame_equal(ens.metrics, seq.metrics, check_exact=True)
 
 
-CELLS_OF_SIX = [
-    {},
-    {"seed": 1},
-    {"optimizer": {"groups": {"decoder": {"lr": 1e-2}}}},
-    {"optimizer": {"groups": {"decoder": {"lr": 3e-3, "weight_decay": 2.0}}}},
-    {"optimizer": {"groups": {"decoder": {"lr": 1e-2, "weight_decay": 10.0}}}},
-    {"model": {"decoder_init_scale": 0.5}, "seed": 2},
-]
-
-
 @pytest.mark.parametrize("stacks", [2, 3])
 def test_stacks_side_by_side_in_threads_give_each_cell_its_bits(tmp_path, stacks):
     # the cells cut into stacks of equal learning rates, each trained in a thread of its own:
     # every parameter at every step and every metric as in the run alone; torch's threads and
     # the interpreter's switch interval as before
     threads, switch_interval = torch.get_num_threads(), sys.getswitchinterval()
-    datas = [liu_toy("float32", 150, **o) for o in CELLS_OF_SIX]
+    datas = [liu_toy("float32", 150, **o) for o in six_cells()]
     configs, sequential, stacked = train_both(datas, tmp_path, stacks=stacks)
     assert (torch.get_num_threads(), sys.getswitchinterval()) == (threads, switch_interval)
     sizes = []
@@ -327,7 +322,7 @@ class InterruptAt(Callback):
 
 
 def test_an_interrupt_in_one_stack_stops_every_stack_and_the_cells_resume_to_their_runs(tmp_path):
-    datas = [liu_toy("float32", 160, **o) for o in CELLS_OF_SIX[:4]]
+    datas = [liu_toy("float32", 160, **o) for o in six_cells()[:4]]
     configs = [parse_config({**d, "name": f"c{i}"}) for i, d in enumerate(datas)]
     folders = [tmp_path / "ens" / f"c{i}" for i in range(len(configs))]
     ended: dict[int, str] = {}
