@@ -152,14 +152,19 @@ def step_breakdown(group: StackedGroup, steps: int = 10, rows: int = 6) -> None:
 
 
 def machine() -> str:
-    """The CPU, its cores and the vector unit torch's kernels use: the ratio depends on them (on
-    two 2-core machines it was about 5x with AVX2, about 4.5x with AVX-512 and faster Python)."""
+    """The CPU (its name, and its family and model, which tell apart CPUs that share a name), its
+    cores and the vector unit torch's kernels use: the ratio depends on them. On three kinds of
+    2-core machine its median was 5.1x (AVX2, one stack), 4.7x (an AMD Zen 4 with AVX-512, where
+    MKL takes its generic code path) and 6.3x (an Intel Xeon with AVX-512): docs/benchmarks.md."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        lines = cpuinfo.read_text().splitlines()
-        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-        model = names[0] if names else model
+        first = {}
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            first.setdefault(key.strip(), value.strip())
+        if "model name" in first:
+            model = f"{first['model name']} (family {first.get('cpu family', '?')}, model {first.get('model', '?')})"
     return f"{model}, {os.cpu_count()} cores, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
