@@ -751,7 +751,7 @@ def in_threads(groups: list[StackedGroup], work: Callable[[StackedGroup, threadi
     The ways of ``stacked_linear`` and ``stacked_adam`` are found for the threads' number of torch
     threads, so each cell gets the bits it gets on that many threads alone. Runs of the Liu toy
     model got the same bits on one thread as on two: the 100 cells of the benchmark's grid on the
-    AVX-512 machine, and the cells of ``tests/sweep/test_ensemble.py`` wherever the tests run. An
+    AMD AVX-512 machine, and the cells of ``tests/sweep/test_ensemble.py`` wherever the tests run. An
     error in one group lets the others finish, then is raised."""
     stop = threading.Event()
     threads, switch_interval = torch.get_num_threads(), sys.getswitchinterval()
